@@ -1,0 +1,339 @@
+"""The user's object: a checked network with its parameter values.
+
+:class:`Net` is a thin facade over the pipeline spec -> graph -> plan -> engines; it owns
+the parameter values and converts user arrays to the engines' layout and back.
+"""
+from __future__ import annotations
+
+from typing import Dict, Mapping, Optional
+
+import numpy as np
+
+from . import bptt as _bptt
+from . import rtrl as _rtrl
+from .data import DataError, from_internal, to_internal
+from .graph import build_graph
+from .losses import error_vector, loss_and_adjoint
+from .plan import make_plan
+from .params import initial_values
+from .simulate import final_state, forward
+from .spec import Spec
+
+__all__ = ["Net"]
+
+
+class Net:
+    """A dynamic network built from a :class:`~dyngraph.spec.Spec`.
+
+    Parameters
+    ----------
+    spec : Spec
+    seed : int, seed of the random initial weights (fan-in scaled uniform)
+    init : 'fanin' or 'nguyen-widrow'
+
+    Examples
+    --------
+    >>> import dyngraph as dg, numpy as np
+    >>> net = dg.loads('''
+    ... inputs: {x: 1}
+    ... layers:
+    ...   y: {size: 1, bias: false, from: {x: 0, y: {delays: 1, value: [[0.5]]}}}
+    ... outputs: [y]''')
+    >>> net.set("y.W[x]", [[1.0]])
+    >>> net.simulate(np.r_[1.0, np.zeros(4)])
+    array([1.    , 0.5   , 0.25  , 0.125 , 0.0625])
+    """
+
+    def __init__(self, spec: Spec, seed=0, init: str = "fanin"):
+        self.spec = spec
+        self._graph = build_graph(spec)
+        self.plan = make_plan(self._graph)
+        self._values = initial_values(list(self.plan.blocks), seed=seed, method=init)
+        self._learn = frozenset(b.name for b in self.plan.blocks if b.learn)
+        self.meta: Dict[str, object] = {}
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def graph(self):
+        """The networkx MultiDiGraph (nodes: inputs, layers, memories; edges: links)."""
+        return self._graph.nx
+
+    @property
+    def order(self):
+        """Simulation order (names): every delay-0 link goes forward in it."""
+        return self._graph.order
+
+    @property
+    def inputs(self) -> Dict[str, int]:
+        return self._graph.inputs
+
+    @property
+    def outputs(self) -> Dict[str, int]:
+        return self._graph.outputs
+
+    @property
+    def sizes(self) -> Dict[str, int]:
+        return dict(self._graph.sizes)
+
+    # ------------------------------------------------------------------ parameters
+    @property
+    def param_names(self):
+        """Names of the learnable blocks, in the order of :attr:`params`."""
+        return [b.name for b in self.plan.blocks if b.learn]
+
+    @property
+    def block_names(self):
+        """Names of all parameter blocks, learnable or fixed."""
+        return [b.name for b in self.plan.blocks]
+
+    @property
+    def n_params(self) -> int:
+        return self.plan.n_params
+
+    @property
+    def params(self) -> np.ndarray:
+        """The learnable parameters as one flat float64 vector (a copy)."""
+        if not self.plan.n_params:
+            return np.zeros(0)
+        return np.concatenate([self._values[b.name].ravel() for b in self.plan.blocks
+                               if b.learn])
+
+    @params.setter
+    def params(self, theta) -> None:
+        theta = np.asarray(theta, dtype=float)
+        if theta.shape != (self.plan.n_params,):
+            raise ValueError(f"params: expected shape ({self.plan.n_params},), got {theta.shape}")
+        for b in self.plan.blocks:
+            if b.learn:
+                self._values[b.name] = theta[b.offset:b.offset + b.size].reshape(b.shape).copy()
+
+    def get(self, name: str) -> np.ndarray:
+        """Value of a parameter block by name (a copy), e.g. ``net.get("h.W[u]")``."""
+        if name not in self._values:
+            raise KeyError(f"no parameter block '{name}' (blocks: {', '.join(self.block_names)})")
+        return self._values[name].copy()
+
+    def set(self, name: str, value) -> None:
+        """Set a parameter block by name; the shape must match."""
+        old = self.get(name)
+        value = np.asarray(value, dtype=float)
+        if value.size != old.size or (value.shape != old.shape and value.ndim > 1):
+            raise ValueError(f"{name}: expected shape {old.shape}, got {value.shape}")
+        self._values[name] = value.reshape(old.shape).copy()
+
+    def flat(self, grads: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Per-block gradients -> flat vector in :attr:`params` order (missing = 0)."""
+        out = np.zeros(self.plan.n_params)
+        for b in self.plan.blocks:
+            if b.learn and b.name in grads:
+                out[b.offset:b.offset + b.size] = np.asarray(grads[b.name]).ravel()
+        return out
+
+    def copy(self) -> "Net":
+        new = object.__new__(Net)
+        new.__dict__.update(self.__dict__)
+        new._values = {k: v.copy() for k, v in self._values.items()}
+        new.meta = dict(self.meta)
+        return new
+
+    # ------------------------------------------------------------------ data
+    def _inputs(self, inputs):
+        return to_internal(inputs, self.inputs, "input")
+
+    def _targets(self, targets, T, Q):
+        Y, _ = to_internal(targets, self.outputs, "target", allow_nan=True)
+        shape = next(iter(Y.values())).shape[:2]
+        if shape != (T, Q):
+            raise DataError(f"targets have T={shape[0]}, Q={shape[1]} but inputs have "
+                            f"T={T}, Q={Q}")
+        return Y
+
+    def _initial(self, initial, Q):
+        """User initial conditions -> {name: (L, Q, n)}; (L, n), (Q, L, n) or (L,) accepted."""
+        if initial is None:
+            return None
+        out = {}
+        for name, value in initial.items():
+            if name not in self.plan.nodes:
+                raise DataError(f"initial: unknown node '{name}'")
+            node = self.plan.nodes[name]
+            L, n = node.lookback, node.size
+            if L == 0:
+                raise DataError(f"initial: '{name}' is never read with a delay; it has no "
+                                f"past to set")
+            a = np.asarray(value, dtype=float)
+            if a.ndim == 1 and n == 1:
+                a = a[:, None]
+            if a.ndim == 2:
+                a = np.broadcast_to(a[None], (Q,) + a.shape)
+            if a.shape != (Q, L, n):
+                raise DataError(f"initial '{name}': expected ({L}, {n}) or ({Q}, {L}, {n}) "
+                                f"(the last {L} past values, oldest first), got {a.shape}")
+            if not np.all(np.isfinite(a)):
+                raise DataError(f"initial '{name}' has NaN or inf")
+            out[name] = a.transpose(1, 0, 2)
+        return out
+
+    def _state_out(self, state, form):
+        out = {}
+        for name, a in state.items():
+            a = a.transpose(1, 0, 2)
+            out[name] = a if form.batched else a[0]
+        return out
+
+    # ------------------------------------------------------------------ engines
+    def simulate(self, inputs, initial=None, return_state: bool = False):
+        """Run the network.
+
+        Parameters
+        ----------
+        inputs : array (T, n) / (T,) / (Q, T, n), or dict input name -> array
+        initial : dict node name -> past values (L, n) or (Q, L, n), oldest first; missing
+                  nodes start from zero. A ``state`` returned earlier continues a run.
+        return_state : also return the final state (same layout as ``initial``)
+
+        Returns
+        -------
+        outputs in the same form as ``inputs`` (a bare array when there is one output),
+        and the state when asked.
+        """
+        X, form = self._inputs(inputs)
+        Q = next(iter(X.values())).shape[1]
+        trace = forward(self.plan, self._values, X, self._initial(initial, Q))
+        Y = from_internal({o: trace.output(self.plan, o) for o in self.outputs}, form)
+        if return_state:
+            return Y, self._state_out(final_state(self.plan, trace), form)
+        return Y
+
+    def _prepare(self, inputs, targets, initial):
+        X, form = self._inputs(inputs)
+        T, Q = next(iter(X.values())).shape[:2]
+        Yt = self._targets(targets, T, Q)
+        return X, Yt, self._initial(initial, Q), form
+
+    def gradient(self, inputs, targets, method: str = "bptt", loss: str = "mse",
+                 weights=None, initial=None, truncate=None, initial_grad: bool = False):
+        """Loss and its gradient w.r.t. :attr:`params`.
+
+        Parameters
+        ----------
+        method : 'bptt' or 'rtrl' — the same numbers (to rounding)
+        loss : 'mse', 'sse' or 'cross_entropy' (see :mod:`dyngraph.losses`)
+        weights : dict output name -> error weights (scalar, (T,), or target-shaped)
+        truncate : (k1, k2) truncated BPTT (seed 003): every k1 steps, backpropagate the
+                   errors of the last k1 steps through k2 steps (approximate gradient)
+        initial_grad : also return dF/d(initial values) (BPTT), a dict like ``initial``
+
+        Returns
+        -------
+        loss : float
+        g : (n_params,) array
+        (g_initial : dict, when ``initial_grad``)
+        """
+        X, Yt, init, form = self._prepare(inputs, targets, initial)
+        if method not in ("bptt", "rtrl"):
+            raise ValueError(f"method must be 'bptt' or 'rtrl', got '{method}'")
+        trace = forward(self.plan, self._values, X, init)
+        Y = {o: trace.output(self.plan, o) for o in self.outputs}
+        value, dA = loss_and_adjoint(Y, Yt, loss, weights)
+        if method == "rtrl":
+            if truncate is not None or initial_grad:
+                raise ValueError("truncate and initial_grad are options of method='bptt'")
+            g = _rtrl.gradient(self.plan, self._values, trace, dA)
+            return value, g
+        if truncate is None:
+            grads, gi = _bptt.backward(self.plan, self._values, trace, dA, self._learn)
+        else:
+            grads, gi = _truncated(self.plan, self._values, trace, dA, self._learn, truncate)
+        g = self.flat(grads)
+        if initial_grad:
+            return value, g, self._state_out(gi, form)
+        return value, g
+
+    def jacobian(self, inputs, targets, method: str = "rtrl", weights=None, initial=None):
+        """Errors e = sqrt(w)(target − output) at the non-NaN targets and J = de/dparams.
+
+        Order of e (and rows of J): outputs in spec order; within one, sequence, then time,
+        then element (NaN targets left out). RTRL costs about one gradient; 'bptt' does one
+        backward sweep per error and exists to cross-check small problems.
+
+        Returns
+        -------
+        e : (N,) array
+        J : (N, n_params) array
+        """
+        X, Yt, init, form = self._prepare(inputs, targets, initial)
+        trace = forward(self.plan, self._values, X, init)
+        Y = {o: trace.output(self.plan, o) for o in self.outputs}
+        e, masks, scales = error_vector(Y, Yt, weights)
+        if method == "rtrl":
+            S = _rtrl.output_sensitivities(self.plan, self._values, trace)
+            rows = []
+            for o in self.outputs:
+                s = np.swapaxes(S[o], 0, 1)                  # (Q, T, n, P)
+                rows.append(-(s * scales[o][..., None])[masks[o]])
+            J = np.concatenate(rows) if rows else np.zeros((0, self.n_params))
+            return e, J
+        if method != "bptt":
+            raise ValueError(f"method must be 'rtrl' or 'bptt', got '{method}'")
+        rows = []
+        T, Q = trace.T, trace.Q
+        for o, n in self.outputs.items():
+            for q, t, i in np.argwhere(masks[o]):
+                dA = {o: np.zeros((T, Q, n))}
+                dA[o][t, q, i] = -scales[o][q, t, i]
+                grads, _ = _bptt.backward(self.plan, self._values, trace, dA, self._learn)
+                rows.append(self.flat(grads))
+        J = np.array(rows) if rows else np.zeros((0, self.n_params))
+        return e, J
+
+    # ------------------------------------------------------------------ forms
+    def closeloop(self) -> "Net":
+        """Series-parallel (open-loop) -> parallel (closed-loop) form; weights kept."""
+        from .loops import closeloop
+        return closeloop(self)
+
+    def openloop(self) -> "Net":
+        """Parallel (closed-loop) -> series-parallel (open-loop) form; weights kept."""
+        from .loops import openloop
+        return openloop(self)
+
+    # ------------------------------------------------------------------ drawing
+    def to_dot(self, unroll: Optional[int] = None):
+        """A pydot.Dot of the folded graph, or unrolled over ``unroll`` time steps."""
+        from .render import to_dot
+        return to_dot(self, unroll=unroll)
+
+    def render(self, path, unroll: Optional[int] = None):
+        """Write the diagram to ``path`` (.svg, .png, .pdf or .dot by extension)."""
+        from .render import render
+        return render(self, path, unroll=unroll)
+
+    def __repr__(self):
+        return (f"Net({self.name!r}, inputs={self.inputs}, outputs={self.outputs}, "
+                f"params={self.n_params})")
+
+
+def _truncated(plan, P, trace, dA, learn, truncate):
+    """Truncated BPTT(k1, k2): every k1 steps, the errors of those k1 steps are
+    backpropagated through the last k2 steps only."""
+    k1, k2 = int(truncate[0]), int(truncate[1])
+    if k1 < 1 or k2 < k1:
+        raise ValueError(f"truncate=(k1, k2) needs 1 <= k1 <= k2, got {truncate}")
+    T = trace.T
+    total = {}
+    for end in range(k1, T + k1, k1):
+        end = min(end, T)
+        chunk = {}
+        for o, g in dA.items():
+            c = np.zeros_like(g)
+            c[max(end - k1, 0):end] = g[max(end - k1, 0):end]
+            chunk[o] = c
+        grads, _ = _bptt.backward(plan, P, trace, chunk, learn, t_range=(max(end - k2, 0), end))
+        for k, v in grads.items():
+            total[k] = total[k] + v if k in total else v
+    return total, {}

@@ -1,0 +1,222 @@
+"""Real-time recurrent learning over any plan, the LDDN way (De Jesús & Hagan 2007).
+
+Sensitivities S_u(t) = da_u(t)/dθᵀ, shape (Q, n_u, P), are carried forward in time only for
+the *state* nodes (those read through a delay ≥ 1) and computed for the outputs. For a head
+u at time t, the explicit within-step part comes from static backprop through the delay-0
+links, with the kinds' own vjp rules and an identity seed of n_u directions; wherever that
+backprop meets a state node x (through a delayed link, or at delay 0) it closes with the
+known total sensitivity:
+
+    S_u(t) = ∂ᵉa_u(t)/∂θᵀ + Σ_{x, d} ∂ᵉa_u(t)/∂a_x(t−d)ᵀ · S_x(t−d)
+
+State sensitivities live in ring buffers of depth (lookback + 1), so memory does not grow
+with T. A net with no state node (an FTDNN, a series-parallel NARX) needs no stepping at all:
+its output sensitivities for all T are one static backprop over T·Q rows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Tuple
+
+import numpy as np
+
+from .plan import Plan
+from .simulate import Trace, forward, taps, final_state
+
+__all__ = ["gradient", "output_sensitivities", "OnlineRTRL"]
+
+
+@dataclass(frozen=True)
+class _Program:
+    """Static backprop route from one head: nodes to visit (head first, then reverse
+    simulation order) and, per node, which taps propagate (delay 0, not a state) and which
+    close with a known sensitivity."""
+
+    head: str
+    visit: Tuple[str, ...]
+
+
+def _programs(plan: Plan) -> List[_Program]:
+    order = list(plan.nodes)
+    pos = {n: i for i, n in enumerate(order)}
+    heads = [n for n in order if plan.nodes[n].kind is not None
+             and (n in plan.states or n in plan.outputs)]
+    progs = []
+    for u in heads:
+        seen, frontier = {u}, [u]
+        while frontier:
+            v = frontier.pop()
+            for link in plan.nodes[v].links:
+                s = link.source
+                if (0 in link.delays and plan.nodes[s].kind is not None
+                        and s not in plan.states and s not in seen):
+                    seen.add(s)
+                    frontier.append(s)
+        progs.append(_Program(u, tuple(sorted(seen, key=pos.get, reverse=True))))
+    return progs
+
+
+class _Sweep:
+    """Ring buffers of state sensitivities and the per-head block computation."""
+
+    def __init__(self, plan: Plan, P, Q: int):
+        self.plan, self.P = plan, P
+        self.learn = frozenset(b.name for b in plan.blocks if b.learn)
+        self.offsets = {b.name: (b.offset, b.size) for b in plan.blocks if b.learn}
+        self.progs = _programs(plan)
+        self.depth = {x: plan.nodes[x].lookback + 1 for x in plan.states}
+        self.hist = {x: np.zeros((self.depth[x], Q, plan.nodes[x].size, plan.n_params))
+                     for x in plan.states}
+        self.filled = {x: 0 for x in plan.states}    # global steps written so far
+
+    def _sens_at(self, x, t):
+        """S_x at global time t, (1, Q, n, P), or None before the start (zero)."""
+        if t < 0:
+            return None
+        return self.hist[x][t % self.depth[x]][None]
+
+    def block(self, prog: _Program, trace: Trace, t0: int, t1: int, clock: int):
+        """S_head over local steps [t0, t1) of ``trace``: (B, Q, n_u, P). ``clock`` is the
+        global time of local step 0 (online use)."""
+        plan, P = self.plan, self.P
+        u = prog.head
+        R = plan.nodes[u].size
+        B, Q = t1 - t0, trace.Q
+        J = np.zeros((B, Q, R, plan.n_params))
+        G = {u: np.broadcast_to(np.eye(R)[:, None, None, :], (R, B, Q, R))}
+        for v in prog.visit:
+            g = G.pop(v, None)
+            if g is None:
+                continue
+            node = plan.nodes[v]
+            c = tuple(ci[t0:t1] for ci in trace.caches[v])
+            d = node.kind.delta(P, c, g)
+            X = {l: taps(plan, trace.A, link, t0, t1) for l, link in enumerate(node.links)}
+            for name, arr in node.kind.param_jac(P, X, c, d, self.learn).items():
+                off, size = self.offsets[name]
+                J[..., off:off + size] += np.moveaxis(arr, 0, 2)
+            for l, link in enumerate(node.links):
+                s = link.source
+                if plan.nodes[s].kind is None:
+                    continue
+                gX = node.kind.vjp_input(P, c, d, l)
+                n = plan.nodes[s].size
+                for j, dl in enumerate(link.delays):
+                    part = gX[..., j * n:(j + 1) * n] if len(link.delays) > 1 else gX
+                    if dl == 0 and s not in plan.states:
+                        G[s] = G[s] + part if s in G else part
+                        continue
+                    if B != 1:
+                        raise AssertionError("state sensitivities are read step by step")
+                    S = self._sens_at(s, clock + t0 - dl)
+                    if S is not None:
+                        J += np.matmul(np.moveaxis(part, 0, 2), S)
+        return J
+
+    def run(self, trace: Trace, consume, clock: int = 0):
+        """Sweep all steps of ``trace``; ``consume(name, t0, t1, S)`` receives each output's
+        sensitivities."""
+        plan = self.plan
+        outputs = set(plan.outputs)
+        if not plan.states:
+            for prog in self.progs:
+                consume(prog.head, 0, trace.T, self.block(prog, trace, 0, trace.T, clock))
+            return
+        for t in range(trace.T):
+            for prog in self.progs:
+                S = self.block(prog, trace, t, t + 1, clock)
+                u = prog.head
+                if u in plan.states:
+                    self.hist[u][(clock + t) % self.depth[u]] = S[0]
+                if u in outputs:
+                    consume(u, t, t + 1, S)
+
+
+def gradient(plan: Plan, P, trace: Trace, dA) -> np.ndarray:
+    """dF/dθ (P,) by RTRL, given dF/d(outputs) ``dA`` (dict name -> (T, Q, n))."""
+    g = np.zeros(plan.n_params)
+
+    def consume(name, t0, t1, S):
+        g[:] += np.einsum("bqip,bqi->p", S, dA[name][t0:t1], optimize=True)
+
+    _Sweep(plan, P, trace.Q).run(trace, consume)
+    return g
+
+
+def output_sensitivities(plan: Plan, P, trace: Trace) -> Dict[str, np.ndarray]:
+    """d output(t)/dθ for every output: dict name -> (T, Q, n, P)."""
+    out = {o: np.zeros((trace.T, trace.Q, plan.nodes[o].size, plan.n_params))
+           for o in plan.outputs}
+
+    def consume(name, t0, t1, S):
+        out[name][t0:t1] = S
+
+    _Sweep(plan, P, trace.Q).run(trace, consume)
+    return out
+
+
+class OnlineRTRL:
+    """RTRL one step at a time, for adaptive filtering on a stream: memory does not depend on
+    how many steps have been seen.
+
+    Parameters
+    ----------
+    net : Net
+    Q : number of parallel streams
+
+    Examples
+    --------
+    >>> import dyngraph as dg, numpy as np
+    >>> net = dg.loads("inputs: {u: 1}\\nlayers: {y: {size: 1, from: {u: 0, y: 1}}}\\noutputs: [y]")
+    >>> online = OnlineRTRL(net)
+    >>> y, g = online.step({"u": np.ones((1, 1))}, {"y": np.zeros((1, 1))})
+    >>> g.shape == (net.n_params,)
+    True
+    """
+
+    def __init__(self, net, Q: int = 1):
+        self.net = net
+        self.Q = Q
+        self.state = None
+        self.clock = 0
+        self._sweep = _Sweep(net.plan, net._values, Q)
+
+    def step(self, inputs, targets=None, loss: str = "sse"):
+        """Advance one step.
+
+        Parameters
+        ----------
+        inputs : dict input name -> (Q, n) values at this step
+        targets : dict output name -> (Q, n) targets (NaN = none), optional
+
+        Returns
+        -------
+        outputs : dict output name -> (Q, n)
+        g : (P,) gradient of this step's loss (``sse`` or ``mse`` over its elements), or
+            None without targets
+        """
+        from .losses import loss_and_adjoint
+        plan = self.net.plan
+        X = {k: np.asarray(v, dtype=float).reshape(1, self.Q, -1) for k, v in inputs.items()}
+        for k, v in X.items():
+            if not np.all(np.isfinite(v)):
+                raise ValueError(f"input '{k}' has NaN or inf at step {self.clock}")
+        self._sweep.P = self.net._values
+        trace = forward(plan, self.net._values, X, self.state)
+        Y = {o: trace.output(plan, o) for o in plan.outputs}
+        g = None
+        dA = None
+        if targets is not None:
+            T_ = {k: np.asarray(v, dtype=float).reshape(1, self.Q, -1)
+                  for k, v in targets.items()}
+            _, dA = loss_and_adjoint({k: Y[k] for k in T_}, T_, loss)
+            g = np.zeros(plan.n_params)
+
+        def consume(name, t0, t1, S):
+            if dA is not None and name in dA:
+                g[:] += np.einsum("bqip,bqi->p", S, dA[name][t0:t1])
+
+        self._sweep.run(trace, consume, clock=self.clock)
+        self.state = final_state(plan, trace)
+        self.clock += 1
+        return {o: y[0] for o, y in Y.items()}, g

@@ -1,0 +1,146 @@
+"""The forward engine: run a plan over a batch of sequences and keep what the gradients need.
+
+Internal layout is time-major: every node's values live in a buffer ``A[v]`` of shape
+(L_v + T, Q, n_v) whose first L_v rows are the past (initial conditions, oldest first) and
+row L_v + t is time t. A link's taps over the block of steps [t0, t1) are slices of these
+buffers, so a delayed read is free.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Mapping, Optional
+
+import numpy as np
+
+from .plan import Plan
+
+__all__ = ["Trace", "forward", "taps", "scatter_taps", "final_state"]
+
+
+@dataclass
+class Trace:
+    """The result of a forward pass.
+
+    A : dict name -> (L_v + T, Q, n_v) values, past rows first
+    caches : dict name -> tuple of (T, Q, ...) arrays, what each kind's derivative rules need
+    T, Q : int
+    """
+
+    A: Dict[str, np.ndarray]
+    caches: Dict[str, tuple]
+    T: int
+    Q: int
+
+    def output(self, plan: Plan, name: str) -> np.ndarray:
+        """Values of node ``name`` over t = 0..T-1, shape (T, Q, n)."""
+        return self.A[name][plan.nodes[name].lookback:]
+
+
+def taps(plan: Plan, A, link, t0: int, t1: int) -> np.ndarray:
+    """Stacked taps [s(t-d_1), ..., s(t-d_k)] for t in [t0, t1): shape (t1-t0, Q, k*n)."""
+    L = plan.nodes[link.source].lookback
+    buf = A[link.source]
+    if len(link.delays) == 1:
+        d = link.delays[0]
+        return buf[L + t0 - d:L + t1 - d]
+    return np.concatenate([buf[L + t0 - d:L + t1 - d] for d in link.delays], axis=-1)
+
+
+def scatter_taps(plan: Plan, G, link, gX, t0: int, t1: int, t_min: int = None) -> None:
+    """Add dF/dX (t1-t0, Q, k*n) of a link's taps into the source's adjoint buffer G.
+
+    ``t_min``: adjoints landing before this time are dropped (truncated BPTT).
+    """
+    L = plan.nodes[link.source].lookback
+    buf = G[link.source]
+    n = plan.nodes[link.source].size
+    for j, d in enumerate(link.delays):
+        part = gX[..., j * n:(j + 1) * n] if len(link.delays) > 1 else gX
+        lo = L + t0 - d
+        if t_min is not None and t0 - d < t_min:
+            skip = t_min - (t0 - d)
+            if skip >= t1 - t0:
+                continue
+            part = part[skip:]
+            lo += skip
+        buf[lo:lo + part.shape[0]] += part
+
+
+def _allocate(plan: Plan, inputs: Mapping[str, np.ndarray], initial, T: int, Q: int):
+    A = {}
+    for name, node in plan.nodes.items():
+        L = node.lookback
+        buf = np.zeros((L + T, Q, node.size))
+        if initial and name in initial and L:
+            buf[:L] = initial[name]
+        if name in inputs:
+            buf[L:] = inputs[name]
+        A[name] = buf
+    return A
+
+
+def forward(plan: Plan, P: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray],
+            initial: Optional[Mapping[str, np.ndarray]] = None) -> Trace:
+    """Simulate.
+
+    Parameters
+    ----------
+    plan : Plan
+    P : dict block name -> value (every block, learnable or fixed)
+    inputs : dict input name -> (T, Q, n)
+    initial : dict node name -> (L_v, Q, n_v) past values, oldest first; missing = zeros
+
+    Returns
+    -------
+    Trace
+    """
+    first = next(iter(inputs.values()))
+    T, Q = first.shape[0], first.shape[1]
+    A = _allocate(plan, inputs, initial, T, Q)
+    caches = {}
+    for comp in plan.components:
+        if not comp.recurrent:
+            name = comp.nodes[0]
+            node = plan.nodes[name]
+            X = {l: taps(plan, A, link, 0, T) for l, link in enumerate(node.links)}
+            a, c = node.kind.step(P, node.kind.hoist(P, X), {})
+            A[name][node.lookback:] = a
+            caches[name] = c
+        else:
+            _forward_recurrent(plan, P, A, caches, comp, T)
+    return Trace(A, caches, T, Q)
+
+
+def _forward_recurrent(plan, P, A, caches, comp, T):
+    H, steps = {}, []
+    for name in comp.nodes:
+        node = plan.nodes[name]
+        inside = comp.inside[name]
+        outside = {l: taps(plan, A, link, 0, T) for l, link in enumerate(node.links)
+                   if l not in inside}
+        H[name] = node.kind.hoist(P, outside)
+        steps.append((name, node, A[name], node.lookback,
+                      [(l, node.links[l]) for l in inside]))
+    store = {}
+    for t in range(T):
+        for name, node, buf, L, inside in steps:
+            Ht = tuple(None if h is None else h[t:t + 1] for h in H[name])
+            X = {l: taps(plan, A, link, t, t + 1) for l, link in inside}
+            a, c = node.kind.step(P, Ht, X)
+            buf[L + t] = a[0]
+            if t == 0:
+                store[name] = tuple(np.empty((T,) + ci.shape[1:]) for ci in c)
+            for dst, ci in zip(store[name], c):
+                dst[t] = ci[0]
+    caches.update(store)
+
+
+def final_state(plan: Plan, trace: Trace) -> Dict[str, np.ndarray]:
+    """The last L_v values of every node with a lookback, oldest first — pass it as
+    ``initial`` to continue the simulation exactly where this one stopped."""
+    out = {}
+    for name, node in plan.nodes.items():
+        L = node.lookback
+        if L:
+            out[name] = trace.A[name][trace.T:trace.T + L].copy()
+    return out
