@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
+from scipy.special import expit as _expit
 
 __all__ = ["TRANSFERS", "TRANSFER_ALIASES", "WEIGHTS", "KINDS", "Transfer", "Weight",
            "LayerKind", "GammaKind", "TdlKind"]
@@ -45,21 +46,55 @@ class Transfer:
     """a = f(n) elementwise (or over the last axis for softmax).
 
     ``vjp(n, a, g)`` returns dF/dn given g = dF/da; ``g`` may carry extra leading axes.
+    ``f_into`` / ``vjp_into`` are optional in-place forms of the same rules, used by the
+    stepped loops to avoid temporaries; when absent the plain rules are used.
     """
 
     f: Callable[[np.ndarray], np.ndarray]
     vjp: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
     linear: bool = False
+    f_into: Optional[Callable] = None
+    vjp_into: Optional[Callable] = None
+
+    def apply_into(self, n, out):
+        if self.f_into is None:
+            out[...] = self.f(n)
+        else:
+            self.f_into(n, out)
+
+    def vjp_to(self, n, a, g, out):
+        if self.vjp_into is None:
+            out[...] = self.vjp(n, a, g)
+        else:
+            self.vjp_into(n, a, g, out)
 
 
 def _sigmoid(n):
-    # Split by sign so that exp never overflows.
-    out = np.empty_like(n)
-    pos = n >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-n[pos]))
-    e = np.exp(n[~pos])
-    out[~pos] = e / (1.0 + e)
-    return out
+    return _expit(n)
+
+
+def _sigmoid_into(n, out):
+    _expit(n, out=out)
+
+
+def _tanh_vjp_into(n, a, g, out):
+    np.multiply(a, a, out=out)
+    np.subtract(1.0, out, out=out)
+    out *= g
+
+
+def _sigmoid_vjp_into(n, a, g, out):
+    np.subtract(1.0, a, out=out)
+    out *= a
+    out *= g
+
+
+def _copy_into(n, out):
+    out[...] = n
+
+
+def _linear_vjp_into(n, a, g, out):
+    out[...] = g
 
 
 def _softmax(n):
@@ -68,9 +103,12 @@ def _softmax(n):
 
 
 TRANSFERS: Dict[str, Transfer] = {
-    "linear": Transfer(lambda n: n, lambda n, a, g: g, linear=True),
-    "tanh": Transfer(np.tanh, lambda n, a, g: g * (1.0 - a * a)),
-    "sigmoid": Transfer(_sigmoid, lambda n, a, g: g * (a * (1.0 - a))),
+    "linear": Transfer(lambda n: n, lambda n, a, g: g, linear=True,
+                       f_into=_copy_into, vjp_into=_linear_vjp_into),
+    "tanh": Transfer(np.tanh, lambda n, a, g: g * (1.0 - a * a),
+                     f_into=lambda n, out: np.tanh(n, out=out), vjp_into=_tanh_vjp_into),
+    "sigmoid": Transfer(_sigmoid, lambda n, a, g: g * (a * (1.0 - a)),
+                        f_into=_sigmoid_into, vjp_into=_sigmoid_vjp_into),
     "relu": Transfer(lambda n: np.maximum(n, 0.0), lambda n, a, g: g * (n > 0)),
     "softplus": Transfer(lambda n: np.logaddexp(0.0, n), lambda n, a, g: g * _sigmoid(n)),
     "satlin": Transfer(lambda n: np.clip(n, 0.0, 1.0),
@@ -110,6 +148,14 @@ def _taps(X, k):
     return X.reshape(X.shape[:-1] + (k, X.shape[-1] // k))
 
 
+def _full_apply(W, X):
+    # One 2-D matmul over all leading rows: numpy's stacked matmul over a (T, Q, k) operand
+    # loops over T and is several times slower for the thin shapes of hoisted inputs.
+    if X.ndim > 2 and X.flags.c_contiguous:
+        return (X.reshape(-1, X.shape[-1]) @ W.T).reshape(X.shape[:-1] + (W.shape[0],))
+    return X @ W.T
+
+
 def _full_grad(G, X):
     return G.reshape(-1, G.shape[-1]).T @ X.reshape(-1, X.shape[-1])
 
@@ -142,7 +188,7 @@ def _diag_jac(G, X, k):
 WEIGHTS: Dict[str, Weight] = {
     "full": Weight(
         shape=lambda S, k, n: (S, k * n),
-        apply=lambda W, X: X @ W.T,
+        apply=_full_apply,
         vjp_x=lambda W, G: G @ W,
         grad=lambda G, X, k: _full_grad(G, X),
         jac=lambda G, X, k: _full_jac(G, X)),
@@ -207,6 +253,8 @@ class LayerKind:
         acc = None
         for z in zs.values():
             acc = z if acc is None else acc + z
+        if self.bias:
+            acc = acc + P[self.bias]
         return (acc,)
 
     def step(self, P, H, X):
@@ -224,16 +272,108 @@ class LayerKind:
             hz.update(zs)
             a = self.transfer.f(n)
             return a, (n, a) + tuple(hz[l] for l in range(len(self.links)))
-        n = H[0] if H else None
+        n = H[0] if H else b          # a hoisted sum already holds the bias
         for z in zs.values():
             n = z if n is None else n + z
-        if b is not None:
-            n = n + b
         a = self.transfer.f(n)
         return a, (n, a)
 
     def delta(self, P, c, G):
         return self.transfer.vjp(c[0], c[1], G)
+
+    # -- stepped fast path ---------------------------------------------------------
+    # The same rules as step/delta/vjp_input, bound once per sweep into closures over
+    # 2-D (Q, .) arrays so that a recurrent loop pays no per-step dispatch. Only sum nets
+    # have them; the engines fall back to step/delta/vjp_input otherwise.
+
+    def fusable(self):
+        """Links whose contribution is exactly X @ W.T added into n: the engine may batch
+        those of several nodes reading the same tap into one matmul."""
+        if self.prod:
+            return ()
+        return tuple(l for l, link in enumerate(self.links) if link.weight == "full")
+
+    def compile_step(self, P, H, inside, fused, a_out, T, Q):
+        """Forward closure for stepping.
+
+        Parameters
+        ----------
+        H : hoist() result over all T (or ())
+        inside : list of (l, taps) — taps(t) -> (Q, k*n) for links read at step t
+        fused : dict l -> (Q, S) view that holds z_l(t) whenever run(t) is called
+        a_out : (T, Q, S) view of the output buffer
+
+        Returns
+        -------
+        run(t), and the cache (n, a) over all T
+        """
+        if self.prod:
+            return self._compile_prod_step(P, H, inside, fused, a_out, T, Q)
+        terms = self._terms(P, inside, fused)
+        base = H[0] if H else (P[self.bias] if self.bias else None)
+        # A linear layer's n is its a: write straight into the output buffer.
+        n_all = a_out if self.transfer.linear else np.empty((T, Q, self.S))
+        f_into = None if self.transfer.linear else self.transfer.apply_into
+        first, rest = terms[0], terms[1:]
+        hoisted = bool(H)
+
+        def run(t):
+            n = n_all[t]
+            if base is None:
+                if rest:
+                    np.add(first(t), rest[0](t), out=n)
+                    for g in rest[1:]:
+                        n += g(t)
+                else:
+                    n[...] = first(t)
+            else:
+                np.add(base[t] if hoisted else base, first(t), out=n)
+                for g in rest:
+                    n += g(t)
+            if f_into is not None:
+                f_into(n, a_out[t])
+
+        return run, (n_all, a_out)
+
+    def _terms(self, P, inside, fused):
+        """term(t) -> z_l(t) (Q, S) for each link stepped here; views where possible."""
+        terms = [lambda t, z=z: z for z in fused.values()]
+        for l, fn in inside:
+            link = self.links[l]
+            if link.weight == "full":
+                WT = P[link.block].T
+                terms.append(lambda t, fn=fn, WT=WT: fn(t) @ WT)
+            elif link.weight == "identity" and link.k == 1:
+                terms.append(fn)
+            else:
+                w, W = WEIGHTS[link.weight], (P[link.block] if link.block else link.k)
+                terms.append(lambda t, fn=fn, w=w, W=W: w.apply(W, fn(t)))
+        return terms
+
+    def compile_backward(self, P, c, G, D, inside):
+        """Backward closure for stepping: run(t) sets D[t] = δ(t) from G[t] (both (T, Q, S)
+        views) and hands dF/dX_l(t) to ``sink(t, gX)`` for each (l, sink) in ``inside``."""
+        if self.prod:
+            return self._compile_prod_backward(P, c, G, D, inside)
+        n_all, a_all = c[0], c[1]
+        vjp_to = self.transfer.vjp_to
+        sinks = []
+        for l, sink in inside:
+            link = self.links[l]
+            W = P[link.block] if link.block else link.k
+            if link.weight == "full":
+                sinks.append((sink, W, None))
+            else:
+                sinks.append((sink, W, WEIGHTS[link.weight].vjp_x))
+
+        def run(t):
+            d = D[t]
+            vjp_to(n_all[t], a_all[t], G[t], d)
+            for sink, W, vjp in sinks:
+                sink(t, d @ W if vjp is None else vjp(W, d))
+
+        return run
+
 
     def _dz(self, P, c, d, l):
         """dF/dz_l from dF/dn = d."""
@@ -244,6 +384,68 @@ class LayerKind:
             if j != l:
                 dz = dz * c[2 + j]
         return dz
+
+    def _compile_prod_step(self, P, H, inside, fused, a_out, T, Q):
+        hoisted = sorted(set(range(len(self.links))) - {l for l, _ in inside})
+        zs = dict(zip(hoisted, H[1:]))
+        terms = self._terms(P, inside, {})
+        writes = []
+        for (l, fn), term in zip(inside, terms):
+            if getattr(fn, "all", None) is not None and term is fn:
+                zs[l] = fn.all             # identity tap: z_l is the source's own buffer
+            else:
+                zs[l] = np.empty((T, Q, self.S))
+                writes.append((term, zs[l]))
+        z_in = [zs[l] for l, _ in inside]
+        base = H[0] if H else None
+        b = P[self.bias] if self.bias else None
+        n_all = a_out if self.transfer.linear else np.empty((T, Q, self.S))
+        f_into = None if self.transfer.linear else self.transfer.apply_into
+
+        def run(t):
+            for term, z_all in writes:
+                z_all[t] = term(t)
+            n = n_all[t]
+            if base is None:
+                if len(z_in) > 1:
+                    np.multiply(z_in[0][t], z_in[1][t], out=n)
+                    for z in z_in[2:]:
+                        n *= z[t]
+                else:
+                    n[...] = z_in[0][t]
+            else:
+                np.multiply(base[t], z_in[0][t], out=n)
+                for z in z_in[1:]:
+                    n *= z[t]
+            if b is not None:
+                n *= b
+            if f_into is not None:
+                f_into(n, a_out[t])
+
+        return run, (n_all, a_out) + tuple(zs[l] for l in range(len(self.links)))
+
+    def _compile_prod_backward(self, P, c, G, D, inside):
+        n_all, a_all = c[0], c[1]
+        zs = c[2:]
+        b = P[self.bias] if self.bias else None
+        vjp_to = self.transfer.vjp_to
+        sinks = []
+        for l, sink in inside:
+            link = self.links[l]
+            W = P[link.block] if link.block else link.k
+            others = [zs[j] for j in range(len(self.links)) if j != l]
+            sinks.append((sink, W, WEIGHTS[link.weight].vjp_x, others))
+
+        def run(t):
+            d = D[t]
+            vjp_to(n_all[t], a_all[t], G[t], d)
+            for sink, W, vjp, others in sinks:
+                dz = d * b if b is not None else d
+                for z in others:
+                    dz = dz * z[t]
+                sink(t, vjp(W, dz))
+
+        return run
 
     def vjp_input(self, P, c, d, l):
         link = self.links[l]

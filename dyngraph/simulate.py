@@ -111,28 +111,102 @@ def forward(plan: Plan, P: Mapping[str, np.ndarray], inputs: Mapping[str, np.nda
     return Trace(A, caches, T, Q)
 
 
+def tap_reader(plan: Plan, A, link, T: int):
+    """taps(t) -> (Q, k*n) for one step: a closure, because stepped loops call it T times.
+    Its attribute ``all`` is the (T, Q, n) view over all steps for a single-delay link (so
+    a kind may keep it as a cache without copying), else None."""
+    L = plan.nodes[link.source].lookback
+    buf = A[link.source]
+    if len(link.delays) == 1:
+        off = L - link.delays[0]
+
+        def read(t):
+            return buf[off + t]
+        read.all = buf[off:off + T]
+        return read
+    offs = [L - d for d in link.delays]
+
+    def read_many(t):
+        return np.concatenate([buf[o + t] for o in offs], axis=-1)
+    read_many.all = None
+    return read_many
+
+
+def fused_groups(plan: Plan, comp):
+    """Inside links that several nodes of a recurrent component read from the same source at
+    the same delay >= 1, with full weights in a sum net: one matmul serves them all.
+
+    Returns a list of (source, delay, [(node, link index), ...]) with two or more members,
+    members in component order.
+    """
+    groups = {}
+    for v in comp.nodes:
+        kind = plan.nodes[v].kind
+        fusable = getattr(kind, "fusable", lambda: ())()
+        for l in comp.inside[v]:
+            link = kind.links[l]
+            if l in fusable and len(link.delays) == 1 and link.delays[0] >= 1:
+                groups.setdefault((link.source, link.delays[0]), []).append((v, l))
+    return [(s, d, m) for (s, d), m in groups.items() if len(m) >= 2]
+
+
 def _forward_recurrent(plan, P, A, caches, comp, T):
-    H, steps = {}, []
+    Q = A[comp.nodes[0]].shape[1]
+    prefetch, fused = [], {v: {} for v in comp.nodes}
+    for s, d, members in fused_groups(plan, comp):
+        Ws = [P[plan.nodes[v].kind.links[l].block] for v, l in members]
+        WT = np.concatenate([W.T for W in Ws], axis=1)
+        z = np.empty((Q, WT.shape[1]))
+        lo = 0
+        for (v, l), W in zip(members, Ws):
+            fused[v][l] = z[:, lo:lo + W.shape[0]]
+            lo += W.shape[0]
+        prefetch.append((A[s], plan.nodes[s].lookback - d, WT, z))
+    runs = []
     for name in comp.nodes:
         node = plan.nodes[name]
+        kind = node.kind
         inside = comp.inside[name]
         outside = {l: taps(plan, A, link, 0, T) for l, link in enumerate(node.links)
                    if l not in inside}
-        H[name] = node.kind.hoist(P, outside)
-        steps.append((name, node, A[name], node.lookback,
-                      [(l, node.links[l]) for l in inside]))
-    store = {}
+        H = kind.hoist(P, outside)
+        compiled = None
+        if hasattr(kind, "compile_step"):
+            readers = [(l, tap_reader(plan, A, kind.links[l], T)) for l in inside
+                       if l not in fused[name]]
+            compiled = kind.compile_step(P, H, readers, fused[name], A[name][node.lookback:],
+                                         T, Q)
+        if compiled is None:
+            run, cache = _generic_step(plan, P, A, node, H, inside, T)
+        else:
+            run, cache = compiled
+        runs.append(run)
+        caches[name] = cache
     for t in range(T):
-        for name, node, buf, L, inside in steps:
-            Ht = tuple(None if h is None else h[t:t + 1] for h in H[name])
-            X = {l: taps(plan, A, link, t, t + 1) for l, link in inside}
-            a, c = node.kind.step(P, Ht, X)
-            buf[L + t] = a[0]
-            if t == 0:
-                store[name] = tuple(np.empty((T,) + ci.shape[1:]) for ci in c)
-            for dst, ci in zip(store[name], c):
-                dst[t] = ci[0]
-    caches.update(store)
+        for buf, off, WT, z in prefetch:
+            np.matmul(buf[off + t], WT, out=z)
+        for run in runs:
+            run(t)
+
+
+def _generic_step(plan, P, A, node, H, inside, T):
+    """run(t) through the kind's plain step rule, for kinds without a compiled form."""
+    buf, L = A[node.name], node.lookback
+    links = [(l, node.links[l]) for l in inside]
+    cache = []
+
+    def run(t):
+        Ht = tuple(None if h is None else h[t:t + 1] for h in H)
+        X = {l: taps(plan, A, link, t, t + 1) for l, link in links}
+        a, c = node.kind.step(P, Ht, X)
+        buf[L + t] = a[0]
+        if t == 0:
+            cache.extend(np.empty((T,) + ci.shape[1:]) for ci in c)
+        for dst, ci in zip(cache, c):
+            dst[t] = ci[0]
+
+    # A list, filled while stepping; the engines only iterate and index it.
+    return run, cache
 
 
 def final_state(plan: Plan, trace: Trace) -> Dict[str, np.ndarray]:
