@@ -15,7 +15,7 @@ from typing import Dict, Mapping, Optional, Tuple
 import numpy as np
 
 from .plan import Plan
-from .simulate import Trace, scatter_taps, taps
+from .simulate import Trace, fused_groups, scatter_taps, taps
 
 __all__ = ["backward"]
 
@@ -79,30 +79,74 @@ def _accumulate(grads, new):
         grads[k] = grads[k] + v if k in grads else v
 
 
+def _sink(plan, G, link, tmin, t0):
+    """sink(b, gX): add a link's tap adjoints at step t0 + b into its source's adjoint
+    buffer (b counts within the swept block, as the compiled closures do)."""
+    gs = G[link.source]
+    L = plan.nodes[link.source].lookback
+    n = plan.nodes[link.source].size
+    lo = -1 if tmin is None else tmin
+    if len(link.delays) == 1:
+        d = link.delays[0]
+        off = L - d + t0
+
+        def sink(b, g):
+            if t0 + b - d >= lo:
+                gs[off + b] += g
+        return sink
+
+    def sink_many(b, g):
+        for j, d in enumerate(link.delays):
+            if t0 + b - d >= lo:
+                gs[L - d + t0 + b] += g[..., j * n:(j + 1) * n]
+    return sink_many
+
+
 def _backward_recurrent(plan, P, trace, G, comp, learn, grads, t0, t1, tmin):
-    steps = []
+    """Step a recurrent component backward over [t0, t1). The deltas of all its nodes live
+    side by side in one (B, Q, Σ n) array, so that the nodes reading one source at one
+    delay (fused_groups) send their adjoints back through one matmul."""
+    B, Q = t1 - t0, trace.Q
+    kinds = {v: plan.nodes[v].kind for v in comp.nodes}
+    widths = {v: kinds[v].S for v in comp.nodes}
+    Dall = np.zeros((B, Q, sum(widths.values())))
+    D, lo = {}, 0
+    for v in comp.nodes:
+        D[v] = Dall[:, :, lo:lo + widths[v]]
+        lo += widths[v]
+    groups, fused = [], {v: set() for v in comp.nodes}
+    for s, d, members in fused_groups(plan, comp):
+        cols = [(D[v].__array_interface__["data"][0] - Dall.__array_interface__["data"][0])
+                // Dall.itemsize for v, _ in members]
+        contiguous = all(cols[i + 1] == cols[i] + widths[members[i][0]]
+                         for i in range(len(members) - 1))
+        if not contiguous:
+            continue
+        W = np.concatenate([P[kinds[v].links[l].block] for v, l in members], axis=0)
+        span = slice(cols[0], cols[0] + W.shape[0])
+        for v, l in members:
+            fused[v].add(l)
+        groups.append((G[s], plan.nodes[s].lookback - d, d, span, W))
+    runs = []
     for name in reversed(comp.nodes):
         node = plan.nodes[name]
-        inside = comp.inside[name]
-        steps.append((name, node, G[name], node.lookback, trace.caches[name],
-                      [(l, node.links[l], G[node.links[l].source],
-                        plan.nodes[node.links[l].source].lookback) for l in inside]))
-    D = {}
+        L = node.lookback
+        cache = tuple(ci[t0:t1] for ci in trace.caches[name])
+        inside = [(l, _sink(plan, G, node.links[l], tmin, t0)) for l in comp.inside[name]
+                  if l not in fused[name]]
+        g = G[name][L + t0:L + t1]
+        run = None
+        if hasattr(node.kind, "compile_backward"):
+            run = node.kind.compile_backward(P, cache, g, D[name], inside)
+        runs.append(run or _generic_back(P, node, cache, g, D[name], inside))
+    lo = -1 if tmin is None else tmin
     for t in range(t1 - 1, t0 - 1, -1):
-        for name, node, g, L, cache, inside in steps:
-            c = tuple(ci[t:t + 1] for ci in cache)
-            d = node.kind.delta(P, c, g[L + t:L + t + 1])
-            if name not in D:
-                D[name] = np.zeros((t1 - t0,) + d.shape[1:])
-            D[name][t - t0] = d[0]
-            for l, link, gs, Ls, in inside:
-                gX = node.kind.vjp_input(P, c, d, l)
-                if len(link.delays) == 1:
-                    dl = link.delays[0]
-                    if tmin is None or t - dl >= tmin:
-                        gs[Ls + t - dl] += gX[0]
-                else:
-                    scatter_taps(plan, G, link, gX, t, t + 1, tmin)
+        b = t - t0
+        for run in runs:
+            run(b)
+        for gs, off, d, span, W in groups:
+            if t - d >= lo:
+                gs[off + t] += Dall[b, :, span] @ W
     for name in comp.nodes:
         node = plan.nodes[name]
         c = tuple(ci[t0:t1] for ci in trace.caches[name])
@@ -111,3 +155,17 @@ def _backward_recurrent(plan, P, trace, G, comp, learn, grads, t0, t1, tmin):
         _to_sources(plan, P, node, c, d, G, outside, t0, t1, tmin)
         X = {l: taps(plan, trace.A, link, t0, t1) for l, link in enumerate(node.links)}
         _accumulate(grads, node.kind.param_grad(P, X, c, d, learn))
+
+
+def _generic_back(P, node, cache, g, D, inside):
+    """run(b) through the kind's plain delta/vjp_input rules (block-local step b)."""
+    kind = node.kind
+
+    def run(b):
+        c = tuple(ci[b:b + 1] for ci in cache)
+        d = kind.delta(P, c, g[b:b + 1])
+        D[b] = d[0]
+        for l, sink in inside:
+            sink(b, kind.vjp_input(P, c, d, l)[0])
+
+    return run
