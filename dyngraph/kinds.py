@@ -53,6 +53,7 @@ class Transfer:
     f: Callable[[np.ndarray], np.ndarray]
     vjp: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
     linear: bool = False
+    elementwise: bool = True
     f_into: Optional[Callable] = None
     vjp_into: Optional[Callable] = None
 
@@ -119,7 +120,8 @@ TRANSFERS: Dict[str, Transfer] = {
     "hardlim": Transfer(lambda n: (n >= 0).astype(float), lambda n, a, g: g * 0.0),
     "hardlims": Transfer(lambda n: np.where(n >= 0, 1.0, -1.0), lambda n, a, g: g * 0.0),
     "softmax": Transfer(_softmax,
-                        lambda n, a, g: a * (g - (g * a).sum(axis=-1, keepdims=True))),
+                        lambda n, a, g: a * (g - (g * a).sum(axis=-1, keepdims=True)),
+                        elementwise=False),
 }
 
 #: MATLAB names accepted in specs.
@@ -469,6 +471,32 @@ class LayerKind:
             gb = d if not self.prod else d * self._bias_factor(c)
             out[self.bias] = gb.reshape(-1, self.S).sum(axis=0)
         return out
+
+    def param_jac_diag(self, P, X, c, dvec, blocks):
+        """param_jac for a δ that is diagonal in the directions, δ[r, .., i] = [r = i]
+        dvec[.., i] (an identity seed through an elementwise transfer): for each block
+        whose row i depends only on n_i, that row's derivative (B, Q, S, m) and m.
+        Returns {} for a softmax layer (its δ is not diagonal)."""
+        out = {}
+        covered = self._diag_blocks(blocks)
+        for l, link in enumerate(self.links):
+            if link.block in covered:
+                dz = self._dz(P, c, dvec, l)
+                out[link.block] = (dz[..., :, None] * X[l][..., None, :], X[l].shape[-1])
+        if self.bias in covered:
+            gb = dvec if not self.prod else dvec * self._bias_factor(c)
+            out[self.bias] = (gb[..., None], 1)
+        return out
+
+    def _diag_blocks(self, blocks):
+        if not self.transfer.elementwise:
+            return set()
+        full = {l.block for l in self.links if l.weight == "full"}
+        return {b for b in blocks if b in full or b == self.bias}
+
+    def param_jac_rest(self, P, X, c, d, blocks):
+        """The blocks param_jac_diag does not cover, by the dense rule."""
+        return self.param_jac(P, X, c, d, set(blocks) - self._diag_blocks(blocks))
 
     def param_jac(self, P, X, c, d, blocks):
         out = {}

@@ -67,7 +67,14 @@ class _Sweep:
         self.depth = {x: plan.nodes[x].lookback + 1 for x in plan.states}
         self.hist = {x: np.zeros((self.depth[x], Q, plan.nodes[x].size, plan.n_params))
                      for x in plan.states}
-        self.filled = {x: 0 for x in plan.states}    # global steps written so far
+        self._seeds = {}
+
+    def _seed(self, R, B, Q):
+        """The identity seed of R directions, (R, B, Q, R), cached (read-only)."""
+        key = (R, B, Q)
+        if key not in self._seeds:
+            self._seeds[key] = np.broadcast_to(np.eye(R)[:, None, None, :], (R, B, Q, R))
+        return self._seeds[key]
 
     def _sens_at(self, x, t):
         """S_x at global time t, (1, Q, n, P), or None before the start (zero)."""
@@ -83,7 +90,7 @@ class _Sweep:
         R = plan.nodes[u].size
         B, Q = t1 - t0, trace.Q
         J = np.zeros((B, Q, R, plan.n_params))
-        G = {u: np.broadcast_to(np.eye(R)[:, None, None, :], (R, B, Q, R))}
+        G = {u: self._seed(R, B, Q)}
         for v in prog.visit:
             g = G.pop(v, None)
             if g is None:
@@ -92,9 +99,22 @@ class _Sweep:
             c = tuple(ci[t0:t1] for ci in trace.caches[v])
             d = node.kind.delta(P, c, g)
             X = {l: taps(plan, trace.A, link, t0, t1) for l, link in enumerate(node.links)}
-            for name, arr in node.kind.param_jac(P, X, c, d, self.learn).items():
+            diag = getattr(node.kind, "param_jac_diag", None) if v == u else None
+            if diag is not None:
+                # Seeded with the identity, an elementwise node's δ is diagonal in the
+                # directions: only row r of each row-structured block depends on direction
+                # r. Write those rows in place instead of R dense outer products.
+                ar = np.arange(R)
+                for name, (arr, m) in diag(P, X, c, d[ar, ..., ar].transpose(1, 2, 0),
+                                           self.learn).items():
+                    off, size = self.offsets[name]
+                    J[..., off:off + size].reshape(B, Q, R, R, m)[:, :, ar, ar, :] += arr
+                dense = node.kind.param_jac_rest(P, X, c, d, self.learn)
+            else:
+                dense = node.kind.param_jac(P, X, c, d, self.learn)
+            for name, arr in dense.items():
                 off, size = self.offsets[name]
-                J[..., off:off + size] += np.moveaxis(arr, 0, 2)
+                J[..., off:off + size] += arr.transpose(1, 2, 0, 3)
             for l, link in enumerate(node.links):
                 s = link.source
                 if plan.nodes[s].kind is None:
@@ -110,7 +130,7 @@ class _Sweep:
                         raise AssertionError("state sensitivities are read step by step")
                     S = self._sens_at(s, clock + t0 - dl)
                     if S is not None:
-                        J += np.matmul(np.moveaxis(part, 0, 2), S)
+                        J += np.matmul(part.transpose(1, 2, 0, 3), S)
         return J
 
     def run(self, trace: Trace, consume, clock: int = 0):
@@ -137,7 +157,7 @@ def gradient(plan: Plan, P, trace: Trace, dA) -> np.ndarray:
     g = np.zeros(plan.n_params)
 
     def consume(name, t0, t1, S):
-        g[:] += np.einsum("bqip,bqi->p", S, dA[name][t0:t1], optimize=True)
+        g[:] += dA[name][t0:t1].reshape(-1) @ S.reshape(-1, S.shape[-1])
 
     _Sweep(plan, P, trace.Q).run(trace, consume)
     return g
@@ -214,7 +234,7 @@ class OnlineRTRL:
 
         def consume(name, t0, t1, S):
             if dA is not None and name in dA:
-                g[:] += np.einsum("bqip,bqi->p", S, dA[name][t0:t1])
+                g[:] += dA[name][t0:t1].reshape(-1) @ S.reshape(-1, S.shape[-1])
 
         self._sweep.run(trace, consume, clock=self.clock)
         self.state = final_state(plan, trace)
