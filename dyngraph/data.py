@@ -27,7 +27,10 @@ class Form:
 
 
 def _one(name, arr, size, what, allow_nan):
-    a = np.asarray(arr, dtype=float)
+    try:
+        a = np.asarray(arr, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise DataError(f"{what} '{name}' is not numeric: {err}") from None
     if a.ndim == 1:
         if size != 1:
             raise DataError(f"{what} '{name}': got shape {a.shape}, expected (T, {size})")

@@ -223,7 +223,7 @@ def build_graph(spec: Spec) -> Graph:
             first = g.nodes[cycle[0][1]]["spec"]
             where = next((l.where for l in getattr(first, "links", ())
                           if l.source == cycle[0][0]), first.where)
-            problems.append(Problem(where, f"layers.{cycle[0][1]}",
+            problems.append(Problem(where, f"{_section(first)}.{cycle[0][1]}",
                                     "algebraic loop (a cycle with no delay >= 1): "
                                     + " -> ".join(names)
                                     + "; give one link on it a delay of 1 or more"))

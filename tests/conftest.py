@@ -1,0 +1,52 @@
+"""Shared helpers for the test suite.
+
+Stable names other test files may import (``from conftest import ...``):
+
+- ``SPEC_DIR``: the repository's ``specs/`` directory.
+- ``SPECS``: every ``specs/*.yaml`` file (sorted), so a new spec is covered automatically.
+- ``REQUIRED_SPECS``: the twelve catalogue files the project promises.
+- ``spec_id(path)``: a short pytest id for a spec path.
+- ``random_data(net, Q, T, seed)``: random inputs for a net, as the net's user API wants them.
+- ``sigmoid(x)``: the logistic function, for hand-written reference loops.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+SPEC_DIR = Path(__file__).resolve().parent.parent / "specs"
+SPECS = sorted(SPEC_DIR.glob("*.yaml"))
+REQUIRED_SPECS = (
+    "fir", "iir", "ftdnn", "distributed_tdnn", "gamma_ftdnn", "narx_series_parallel",
+    "narx_parallel", "layer_recurrent", "jordan", "lstm", "gru", "parity",
+)
+
+
+def spec_id(path) -> str:
+    """Test id of a spec file: its stem, e.g. ``narx_parallel``."""
+    return Path(path).stem
+
+
+def random_data(net, Q=None, T=12, seed=0):
+    """Random standard-normal inputs for ``net``.
+
+    Parameters
+    ----------
+    net : dyngraph.Net
+    Q : None for one sequence (arrays (T, n)), or the batch size (arrays (Q, T, n))
+    T : number of time steps
+    seed : seed of the generator
+
+    Returns
+    -------
+    dict input name -> array (T, n) or (Q, T, n), in ``net.inputs`` order
+    """
+    rng = np.random.default_rng(seed)
+    shape = (lambda n: (T, n)) if Q is None else (lambda n: (Q, T, n))
+    return {name: rng.standard_normal(shape(n)) for name, n in net.inputs.items()}
+
+
+def sigmoid(x):
+    """Logistic function 1 / (1 + exp(-x)) (reference loops only)."""
+    return 1.0 / (1.0 + np.exp(-x))
