@@ -108,25 +108,30 @@ def _backward_recurrent(plan, P, trace, G, comp, learn, grads, t0, t1, tmin):
     delay (fused_groups) send their adjoints back through one matmul."""
     B, Q = t1 - t0, trace.Q
     kinds = {v: plan.nodes[v].kind for v in comp.nodes}
-    widths = {v: kinds[v].S for v in comp.nodes}
+    found = fused_groups(plan, comp)
+    members = [v for v in comp.nodes if any(v == m for _, _, ms in found for m, _ in ms)]
+    widths = {v: kinds[v].S for v in members}
     Dall = np.zeros((B, Q, sum(widths.values())))
-    D, lo = {}, 0
-    for v in comp.nodes:
-        D[v] = Dall[:, :, lo:lo + widths[v]]
+    D, cols, lo = {}, {}, 0
+    for v in members:
+        D[v], cols[v] = Dall[:, :, lo:lo + widths[v]], lo
         lo += widths[v]
+    for v in comp.nodes:
+        D.setdefault(v, None)      # every kind's δ is (B, Q, S): allocated below
     groups, fused = [], {v: set() for v in comp.nodes}
-    for s, d, members in fused_groups(plan, comp):
-        cols = [(D[v].__array_interface__["data"][0] - Dall.__array_interface__["data"][0])
-                // Dall.itemsize for v, _ in members]
-        contiguous = all(cols[i + 1] == cols[i] + widths[members[i][0]]
-                         for i in range(len(members) - 1))
+    for s, d, ms in found:
+        contiguous = all(cols[ms[i + 1][0]] == cols[ms[i][0]] + widths[ms[i][0]]
+                         for i in range(len(ms) - 1))
         if not contiguous:
             continue
-        W = np.concatenate([P[kinds[v].links[l].block] for v, l in members], axis=0)
-        span = slice(cols[0], cols[0] + W.shape[0])
-        for v, l in members:
+        W = np.concatenate([P[kinds[v].links[l].block] for v, l in ms], axis=0)
+        span = slice(cols[ms[0][0]], cols[ms[0][0]] + W.shape[0])
+        for v, l in ms:
             fused[v].add(l)
         groups.append((G[s], plan.nodes[s].lookback - d, d, span, W))
+    for v in comp.nodes:
+        if D[v] is None:
+            D[v] = np.zeros((B, Q, kinds[v].S))
     runs = []
     for name in reversed(comp.nodes):
         node = plan.nodes[name]

@@ -368,13 +368,23 @@ class LayerKind:
             else:
                 sinks.append((sink, W, WEIGHTS[link.weight].vjp_x))
 
-        def run(t):
-            d = D[t]
-            vjp_to(n_all[t], a_all[t], G[t], d)
-            for sink, W, vjp in sinks:
-                sink(t, d @ W if vjp is None else vjp(W, d))
+        if D[0].flags.c_contiguous:
+            def run(t):
+                d = D[t]
+                vjp_to(n_all[t], a_all[t], G[t], d)
+                for sink, W, vjp in sinks:
+                    sink(t, d @ W if vjp is None else vjp(W, d))
+            return run
+        # D is a strided view (the engine lays fused nodes' deltas side by side): ufuncs
+        # writing through strides are slow on small rows, so work in a contiguous scratch.
+        scratch = np.empty(D.shape[1:])
 
-        return run
+        def run_strided(t):
+            vjp_to(n_all[t], a_all[t], G[t], scratch)
+            D[t] = scratch
+            for sink, W, vjp in sinks:
+                sink(t, scratch @ W if vjp is None else vjp(W, scratch))
+        return run_strided
 
 
     def _dz(self, P, c, d, l):
