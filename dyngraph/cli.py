@@ -1,0 +1,343 @@
+"""The ``dyngraph`` command line: validate, render, simulate, gradcheck (and train/plot when
+:mod:`dyngraph.commands_train` is present).
+
+Exit codes: 0 success; 1 a check failed (``gradcheck`` mismatch); 2 bad input — a spec error
+(printed one problem per line in compiler style ``file:line:col: where: message``), an
+unreadable file, bad data, an unknown output format. Bad input never prints a traceback.
+
+Another module adds subcommands by defining ``add_commands(subparsers)``; each subcommand
+sets ``func`` (``args -> int``) with ``set_defaults`` and may raise :class:`CommandError`,
+:class:`~dyngraph.SpecError` or :class:`~dyngraph.DataError`, which :func:`main` reports.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from typing import List, Mapping, Optional, Sequence
+
+import numpy as np
+
+from .data import DataError
+from .io_data import data_format, read_data, write_data
+from .render import RenderError
+from .spec import SpecError
+
+__all__ = ["main", "build_parser", "load_net", "CommandError"]
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+GRAD_TOL_ENGINES = 1e-8      # max|g_bptt - g_rtrl| / max|g|
+GRAD_TOL_FD = 1e-5           # |g.v - fd| / max(|fd|, 1e-12)
+FD_EPS = 1e-6
+
+
+class CommandError(Exception):
+    """Bad input found by a subcommand: ``lines`` go to stderr, ``code`` is the exit code."""
+
+    def __init__(self, lines, code: int = EXIT_BAD_INPUT):
+        self.lines = [lines] if isinstance(lines, str) else list(lines)
+        self.code = code
+        super().__init__("\n".join(self.lines))
+
+
+# --------------------------------------------------------------------------- shared helpers
+def load_net(path: str, seed: int = 0):
+    """``dyngraph.load(path, seed)`` with every bad-input failure turned into CommandError.
+
+    A spec error keeps its problems one per line; a missing / unreadable file or a broken
+    saved model gives one line naming the path.
+    """
+    import dyngraph
+    try:
+        return dyngraph.load(path, seed=seed)
+    except SpecError as err:
+        raise CommandError([str(p) for p in err.problems] or [str(err)]) from None
+    except OSError as err:
+        raise CommandError(f"{path}: cannot read: {err.strerror or err}") from None
+    except ModuleNotFoundError as err:
+        # A directory is a saved model, read by dyngraph.store.
+        raise CommandError(f"{path}: is a directory, and loading saved models is not "
+                           f"available ({err})") from None
+    except ValueError as err:                    # broken saved models (store.ModelError)
+        message = str(err)
+        raise CommandError(message if path in message else f"{path}: {message}") from None
+
+
+_load_net = load_net
+
+
+def _print_table(rows: Sequence[Sequence[str]], indent: str = "  ") -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print(indent + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
+def _signal_list(sizes: Mapping[str, int]) -> str:
+    return ", ".join(f"{n} ({s})" for n, s in sizes.items()) or "none"
+
+
+def _transfers(net) -> List[str]:
+    return [getattr(d["spec"], "transfer", None) for _, d in net.graph.nodes(data=True)
+            if d["kind"] == "layer"]
+
+
+# --------------------------------------------------------------------------- validate
+def _node_row(net, name: str) -> List[str]:
+    from .render import format_delays
+    data = net.graph.nodes[name]
+    spec = data["spec"]
+    kind = data["kind"]
+    detail = ""
+    if kind == "layer":
+        kind = spec.kind if spec.kind != "layer" else "layer"
+        links = sorted(net.graph.in_edges(name, data=True), key=lambda e: e[2]["pos"])
+        srcs = ", ".join(f"{s}[{format_delays(d['delays'])}]" for s, _, d in links)
+        detail = f"{spec.transfer}, net {spec.net}, " + \
+            ("bias" if spec.bias.enabled else "no bias") + f"; from {srcs}"
+    elif kind == "gamma":
+        detail = f"order {spec.order}, mu {net.get(name + '.mu')[0]:.4g}; from {spec.source}"
+    elif kind == "tdl":
+        detail = f"delays {format_delays(spec.delays)}; from {spec.source}"
+    elif getattr(spec, "feedback_of", None):
+        detail = f"feedback of {spec.feedback_of}"
+    return [name, kind, str(data["size"]), detail]
+
+
+def cmd_validate(args) -> int:
+    """Check a spec; print its order, sizes, signals, parameters and recurrent parts."""
+    net = load_net(args.spec)
+    print(f"{args.spec}: ok, network '{net.name}'")
+    print("order: " + " -> ".join(net.order))
+    print("nodes:")
+    _print_table([["name", "kind", "size", "details"]]
+                 + [_node_row(net, n) for n in net.order])
+    print(f"inputs: {_signal_list(net.inputs)}")
+    print(f"outputs: {_signal_list(net.outputs)}")
+    blocks = net.plan.blocks
+    fixed = sum(b.size for b in blocks if not b.learn)
+    print(f"parameters: {net.n_params} learnable, {fixed} fixed "
+          f"({len(blocks)} blocks: {', '.join(net.block_names) or 'none'})")
+    recurrent = [c.nodes for c in net.plan.components if c.recurrent]
+    if recurrent:
+        print("recurrent components (stepped through time): "
+              + "; ".join("{" + ", ".join(c) + "}" for c in recurrent))
+    else:
+        print("recurrent components: none (feedforward in time: computed for all steps at once)")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- render
+def cmd_render(args) -> int:
+    """Draw the folded (or unrolled) diagram to a file chosen by extension."""
+    from .render import render
+    net = load_net(args.spec)
+    try:
+        render(net, args.output, unroll=args.unroll)
+    except RenderError as err:
+        raise CommandError(str(err)) from None
+    except OSError as err:
+        raise CommandError(f"{args.output}: cannot write: {err.strerror or err}") from None
+    what = f"unrolled over {args.unroll} steps" if args.unroll else "folded"
+    print(f"wrote {args.output} ({what} diagram of '{net.name}')")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- simulate
+def cmd_simulate(args) -> int:
+    """Run the network on the inputs in a data file and write its outputs."""
+    data_format(args.output)                     # refuse a bad -o before any work
+    net = load_net(args.spec, seed=args.seed)
+    inputs = read_data(args.data, net.inputs, allow_nan=False, what="input")
+    outputs = net.simulate(inputs)
+    write_data(args.output, outputs)
+    shape = next(iter(outputs.values())).shape
+    print(f"wrote {', '.join(outputs)} ({'x'.join(map(str, shape))}) to {args.output}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- gradcheck
+def _random_problem(net, rng, T: int, Q: int):
+    """Inputs ~ N(0, 1); targets ~ N(0, 1), or random one-hot rows for softmax outputs."""
+    inputs = {n: rng.standard_normal((Q, T, s)) for n, s in net.inputs.items()}
+    targets, softmax = {}, []
+    for name, size in net.outputs.items():
+        if getattr(net.graph.nodes[name]["spec"], "transfer", None) == "softmax":
+            softmax.append(name)
+            targets[name] = np.eye(size)[rng.integers(0, size, (Q, T))]
+        else:
+            targets[name] = rng.standard_normal((Q, T, size))
+    loss = "cross_entropy" if softmax and len(softmax) == len(net.outputs) else "mse"
+    return inputs, targets, loss
+
+
+def _loss_at(net, theta, inputs, targets, loss):
+    from .losses import loss_and_adjoint
+    trial = net.copy()
+    trial.params = theta
+    Y = trial.simulate(inputs)
+    internal = lambda d: {k: np.swapaxes(v, 0, 1) for k, v in d.items()}   # (T, Q, n)
+    return loss_and_adjoint(internal(Y), internal(targets), loss)[0]
+
+
+def cmd_gradcheck(args) -> int:
+    """Compare BPTT, RTRL and a central finite difference along a random direction."""
+    net = load_net(args.spec, seed=args.seed)
+    if args.T < 1 or args.Q < 1:
+        raise CommandError(f"--T and --Q must be at least 1 (got T={args.T}, Q={args.Q})")
+    rng = np.random.default_rng(args.seed)
+    inputs, targets, loss = _random_problem(net, rng, args.T, args.Q)
+    P = net.n_params
+    print(f"gradcheck {args.spec}: network '{net.name}', {P} learnable parameters, "
+          f"T={args.T}, Q={args.Q}, loss {loss}, seed {args.seed}")
+    if P == 0:
+        print("no learnable parameters: nothing to check")
+        return EXIT_OK
+    steps = sorted({t for t in _transfers(net) if t in ("hardlim", "hardlims")})
+    loss_b, g_b = net.gradient(inputs, targets, method="bptt", loss=loss)
+    loss_r, g_r = net.gradient(inputs, targets, method="rtrl", loss=loss)
+    v = rng.standard_normal(P)
+    v /= np.linalg.norm(v)
+    theta = net.params
+    fd = (_loss_at(net, theta + FD_EPS * v, inputs, targets, loss)
+          - _loss_at(net, theta - FD_EPS * v, inputs, targets, loss)) / (2 * FD_EPS)
+    gmax = max(np.max(np.abs(g_b)), np.max(np.abs(g_r)))
+    engines = float(np.max(np.abs(g_b - g_r)) / gmax) if gmax > 0 else 0.0
+    fd_b = abs(g_b @ v - fd) / max(abs(fd), 1e-12)
+    fd_r = abs(g_r @ v - fd) / max(abs(fd), 1e-12)
+    print(f"loss: bptt {loss_b:.12g}, rtrl {loss_r:.12g}")
+    _print_table([
+        ["quantity", "value", "tolerance", ""],
+        ["bptt.v", f"{g_b @ v: .12e}", "", ""],
+        ["rtrl.v", f"{g_r @ v: .12e}", "", ""],
+        ["fd", f"{fd: .12e}", "", f"(central, eps {FD_EPS:g})"],
+        ["max|g_bptt - g_rtrl| / max|g|", f"{engines: .3e}", f"{GRAD_TOL_ENGINES:g}",
+         _verdict(engines <= GRAD_TOL_ENGINES)],
+        ["|bptt.v - fd| / |fd|", f"{fd_b: .3e}", f"{GRAD_TOL_FD:g}",
+         "skipped" if steps else _verdict(fd_b <= GRAD_TOL_FD)],
+        ["|rtrl.v - fd| / |fd|", f"{fd_r: .3e}", f"{GRAD_TOL_FD:g}",
+         "skipped" if steps else _verdict(fd_r <= GRAD_TOL_FD)],
+    ])
+    ok = engines <= GRAD_TOL_ENGINES and abs(loss_b - loss_r) <= 1e-12 * max(1.0, abs(loss_b))
+    if steps:
+        print(f"note: the net uses {', '.join(steps)}, whose derivative is zero almost "
+              f"everywhere, so the gradients are zero almost everywhere; only BPTT and RTRL "
+              f"are compared")
+    else:
+        ok = ok and fd_b <= GRAD_TOL_FD and fd_r <= GRAD_TOL_FD
+    print("result: " + ("ok" if ok else "MISMATCH"))
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def _verdict(ok: bool) -> str:
+    return "ok" if ok else "MISMATCH"
+
+
+# --------------------------------------------------------------------------- parser
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with the train/plot commands when that module is installed."""
+    parser = argparse.ArgumentParser(
+        prog="dyngraph",
+        description="Dynamic neural networks from YAML specs: check, draw, simulate, "
+                    "differentiate, train.")
+    from . import __version__
+    parser.add_argument("--version", action="version", version=f"dyngraph {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check a spec and summarise the network")
+    p.add_argument("spec", help="spec file (.yaml) or saved model directory")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("render", help="draw the network (.svg, .png, .pdf, .dot)")
+    p.add_argument("spec", help="spec file (.yaml) or saved model directory")
+    p.add_argument("-o", "--output", required=True, help="output file; extension = format")
+    p.add_argument("--unroll", type=_positive_int, metavar="T", default=None,
+                   help="draw the computation unrolled over T time steps")
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("simulate", help="run the network on data from a CSV/NPZ file")
+    p.add_argument("spec", help="spec file (.yaml) or saved model directory")
+    p.add_argument("--data", required=True,
+                   help="inputs: CSV (columns u or u[0], u[1], ...) or NPZ (keys = input names)")
+    p.add_argument("-o", "--output", required=True, help="outputs: .csv or .npz")
+    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights (spec)")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("gradcheck", help="compare BPTT, RTRL and finite differences")
+    p.add_argument("spec", help="spec file (.yaml) or saved model directory")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights and the data")
+    p.add_argument("--T", type=_positive_int, default=20, help="sequence length (20)")
+    p.add_argument("--Q", type=_positive_int, default=3, help="number of sequences (3)")
+    p.set_defaults(func=cmd_gradcheck)
+
+    _add_plugin_commands(sub)
+    return parser
+
+
+def _add_plugin_commands(subparsers) -> None:
+    """Let dyngraph.commands_train add its subcommands (train, plot) when it exists."""
+    name = f"{__package__}.commands_train"
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as err:
+        if err.name == name:
+            return
+        print(f"dyngraph: warning: {name} is unavailable ({err})", file=sys.stderr)
+        return
+    except ImportError as err:
+        print(f"dyngraph: warning: {name} is unavailable ({err})", file=sys.stderr)
+        return
+    module.add_commands(subparsers)
+
+
+# --------------------------------------------------------------------------- entry point
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command line; returns the exit code (the console script exits with it)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:                   # argparse: usage error (2) or --help (0)
+        return stop.code if isinstance(stop.code, int) else EXIT_BAD_INPUT
+    if getattr(args, "func", None) is None:
+        parser.print_help(sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        return int(args.func(args))
+    except CommandError as err:
+        for line in err.lines:
+            print(line, file=sys.stderr)
+        return err.code
+    except SpecError as err:
+        for problem in err.problems:
+            print(str(problem), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except DataError as err:
+        print(f"dyngraph {args.command}: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away: stop quietly, and keep the interpreter's
+        # final flush of stdout from failing again.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":                       # pragma: no cover
+    sys.exit(main())
