@@ -13,11 +13,14 @@ import os
 from .data import DataError
 from .spec import Problem, SpecError, Where
 from .network import Net
+from .store import ModelError
+from .train import TrainResult, train
+from .forecast import forecast
 
 __version__ = "0.1.0"
 
-__all__ = ["load", "loads", "Net", "SpecError", "DataError", "Problem", "Where",
-           "__version__"]
+__all__ = ["load", "loads", "Net", "SpecError", "DataError", "ModelError", "Problem", "Where",
+           "train", "TrainResult", "forecast", "__version__"]
 
 
 def loads(text: str, file: str = "<string>", seed=0, init: str = "fanin") -> Net:

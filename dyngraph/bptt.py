@@ -85,7 +85,7 @@ def _sink(plan, G, link, tmin, t0):
     gs = G[link.source]
     L = plan.nodes[link.source].lookback
     n = plan.nodes[link.source].size
-    lo = -1 if tmin is None else tmin
+    lo = -(1 << 60) if tmin is None else tmin
     if len(link.delays) == 1:
         d = link.delays[0]
         off = L - d + t0
@@ -144,7 +144,7 @@ def _backward_recurrent(plan, P, trace, G, comp, learn, grads, t0, t1, tmin):
         if hasattr(node.kind, "compile_backward"):
             run = node.kind.compile_backward(P, cache, g, D[name], inside)
         runs.append(run or _generic_back(P, node, cache, g, D[name], inside))
-    lo = -1 if tmin is None else tmin
+    lo = -(1 << 60) if tmin is None else tmin
     for t in range(t1 - 1, t0 - 1, -1):
         b = t - t0
         for run in runs:

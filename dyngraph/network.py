@@ -11,6 +11,7 @@ import numpy as np
 
 from . import bptt as _bptt
 from . import rtrl as _rtrl
+from . import scaling as _scaling
 from .data import DataError, from_internal, to_internal
 from .graph import build_graph
 from .losses import error_vector, loss_and_adjoint
@@ -141,8 +142,18 @@ class Net:
         return new
 
     # ------------------------------------------------------------------ data
+    @property
+    def scaling(self):
+        """The normalisation record (see :mod:`dyngraph.scaling`) or None. With one, every
+        method takes and returns data in original units; losses, errors and Jacobians are
+        in the scaled units training works in."""
+        return self.meta.get("scaling")
+
     def _inputs(self, inputs):
-        return to_internal(inputs, self.inputs, "input")
+        X, form = to_internal(inputs, self.inputs, "input")
+        if self.scaling:
+            X = _scaling.scale_inputs(self, self.scaling, X)
+        return X, form
 
     def _targets(self, targets, T, Q):
         Y, _ = to_internal(targets, self.outputs, "target", allow_nan=True)
@@ -150,12 +161,49 @@ class Net:
         if shape != (T, Q):
             raise DataError(f"targets have T={shape[0]}, Q={shape[1]} but inputs have "
                             f"T={T}, Q={Q}")
+        if self.scaling:
+            Y = _scaling.scale_outputs(self, self.scaling, Y)
         return Y
+
+    def _weights(self, weights, T, Q):
+        """User error weights -> internal layout: a scalar and a (T,) per-step array pass
+        as they are; a target-shaped (T, n) or (Q, T, n) array is made (T, Q, n)."""
+        if weights is None:
+            return None
+        if not isinstance(weights, Mapping):
+            if len(self.outputs) != 1:
+                raise DataError("weights: the net has several outputs; pass a dict by name")
+            weights = {next(iter(self.outputs)): weights}
+        out = {}
+        for name, w in weights.items():
+            if name not in self.outputs:
+                raise DataError(f"weights: unknown output '{name}' (outputs: "
+                                f"{', '.join(self.outputs)})")
+            w = np.asarray(w, dtype=float)
+            n = self.outputs[name]
+            if w.ndim == 2:
+                w = w[:, None, :]
+            elif w.ndim == 3:
+                w = w.transpose(1, 0, 2)
+            if w.ndim > 1 and w.shape not in ((T, 1, n), (T, Q, n)):
+                raise DataError(f"weights '{name}': expected a scalar, (T,), (T, {n}) or "
+                                f"(Q, T, {n}) with T={T}, Q={Q}")
+            if w.ndim == 1 and w.shape != (T,):
+                raise DataError(f"weights '{name}': a 1-D weight array needs T={T} elements, "
+                                f"got {w.shape[0]}")
+            if not np.all(np.isfinite(w)) or np.any(w < 0):
+                raise DataError(f"weights '{name}': must be finite and non-negative")
+            out[name] = w
+        return out
 
     def _initial(self, initial, Q):
         """User initial conditions -> {name: (L, Q, n)}; (L, n), (Q, L, n) or (L,) accepted."""
         if initial is None:
             return None
+        if not isinstance(initial, Mapping):
+            raise DataError("initial: expected a dict node name -> past values (the state "
+                            f"returned by simulate(..., return_state=True)), got "
+                            f"{type(initial).__name__}")
         out = {}
         for name, value in initial.items():
             if name not in self.plan.nodes:
@@ -176,9 +224,13 @@ class Net:
             if not np.all(np.isfinite(a)):
                 raise DataError(f"initial '{name}' has NaN or inf")
             out[name] = a.transpose(1, 0, 2)
+        if self.scaling:
+            out = _scaling.scale_state(self, self.scaling, out, "in")
         return out
 
-    def _state_out(self, state, form):
+    def _state_out(self, state, form, mode="out"):
+        if self.scaling:
+            state = _scaling.scale_state(self, self.scaling, state, mode)
         out = {}
         for name, a in state.items():
             a = a.transpose(1, 0, 2)
@@ -194,6 +246,8 @@ class Net:
         inputs : array (T, n) / (T,) / (Q, T, n), or dict input name -> array
         initial : dict node name -> past values (L, n) or (Q, L, n), oldest first; missing
                   nodes start from zero. A ``state`` returned earlier continues a run.
+                  With :attr:`scaling`, input and output nodes are in original units,
+                  hidden nodes in the net's own.
         return_state : also return the final state (same layout as ``initial``)
 
         Returns
@@ -204,16 +258,19 @@ class Net:
         X, form = self._inputs(inputs)
         Q = next(iter(X.values())).shape[1]
         trace = forward(self.plan, self._values, X, self._initial(initial, Q))
-        Y = from_internal({o: trace.output(self.plan, o) for o in self.outputs}, form)
+        Y = {o: trace.output(self.plan, o) for o in self.outputs}
+        if self.scaling:
+            Y = _scaling.unscale_outputs(self, self.scaling, Y)
+        Y = from_internal(Y, form)
         if return_state:
             return Y, self._state_out(final_state(self.plan, trace), form)
         return Y
 
-    def _prepare(self, inputs, targets, initial):
+    def _prepare(self, inputs, targets, initial, weights=None):
         X, form = self._inputs(inputs)
         T, Q = next(iter(X.values())).shape[:2]
         Yt = self._targets(targets, T, Q)
-        return X, Yt, self._initial(initial, Q), form
+        return X, Yt, self._initial(initial, Q), form, self._weights(weights, T, Q)
 
     def gradient(self, inputs, targets, method: str = "bptt", loss: str = "mse",
                  weights=None, initial=None, truncate=None, initial_grad: bool = False):
@@ -228,13 +285,16 @@ class Net:
                    errors of the last k1 steps through k2 steps (approximate gradient)
         initial_grad : also return dF/d(initial values) (BPTT), a dict like ``initial``
 
+        With :attr:`scaling`, inputs and targets are in original units and the loss is
+        measured in scaled units (what training minimises).
+
         Returns
         -------
         loss : float
         g : (n_params,) array
         (g_initial : dict, when ``initial_grad``)
         """
-        X, Yt, init, form = self._prepare(inputs, targets, initial)
+        X, Yt, init, form, weights = self._prepare(inputs, targets, initial, weights)
         if method not in ("bptt", "rtrl"):
             raise ValueError(f"method must be 'bptt' or 'rtrl', got '{method}'")
         trace = forward(self.plan, self._values, X, init)
@@ -251,7 +311,7 @@ class Net:
             grads, gi = _truncated(self.plan, self._values, trace, dA, self._learn, truncate)
         g = self.flat(grads)
         if initial_grad:
-            return value, g, self._state_out(gi, form)
+            return value, g, self._state_out(gi, form, mode="grad")
         return value, g
 
     def jacobian(self, inputs, targets, method: str = "rtrl", weights=None, initial=None):
@@ -266,7 +326,7 @@ class Net:
         e : (N,) array
         J : (N, n_params) array
         """
-        X, Yt, init, form = self._prepare(inputs, targets, initial)
+        X, Yt, init, form, weights = self._prepare(inputs, targets, initial, weights)
         trace = forward(self.plan, self._values, X, init)
         Y = {o: trace.output(self.plan, o) for o in self.outputs}
         e, masks, scales = error_vector(Y, Yt, weights)
@@ -301,6 +361,20 @@ class Net:
         """Parallel (closed-loop) -> series-parallel (open-loop) form; weights kept."""
         from .loops import openloop
         return openloop(self)
+
+    # ------------------------------------------------------------------ workflow
+    def forecast(self, past_inputs, past_outputs, future_inputs=None, steps=None):
+        """Multi-step prediction in closed loop from the end of a measured record.
+
+        See :func:`dyngraph.forecast.forecast`."""
+        from .forecast import forecast
+        return forecast(self, past_inputs, past_outputs, future_inputs, steps)
+
+    def save(self, path) -> None:
+        """Write the model to directory ``path`` (spec.yaml, weights.npz, meta.json),
+        atomically; ``dg.load(path)`` reads it back. See :mod:`dyngraph.store`."""
+        from .store import save_model
+        save_model(self, path)
 
     # ------------------------------------------------------------------ drawing
     def to_dot(self, unroll: Optional[int] = None):

@@ -1,0 +1,421 @@
+"""``dg.train``: fit a network's parameters to input/target records.
+
+Methods (the loops live in :mod:`dyngraph.optimizers`):
+
+=========  =========================================================  ===================
+method     what                                                       options (defaults)
+=========  =========================================================  ===================
+``lm``     Levenberg–Marquardt on the RTRL Jacobian, MATLAB trainlm   mu=1e-3, mu_dec=0.1,
+                                                                      mu_inc=10, mu_max=1e10
+``br``     Bayesian regularisation on LM (trainbr), reports γ         same as lm
+``adam``   Adam on the BPTT gradient, one full-batch step per epoch   lr=1e-3,
+                                                                      betas=(0.9, 0.999),
+                                                                      eps=1e-8, clip=None,
+                                                                      truncate=None
+``sgd``    gradient descent with momentum on the BPTT gradient        lr=0.01, momentum=0.9,
+                                                                      clip=None, truncate=None
+``lbfgs``  scipy.optimize.minimize(method='L-BFGS-B')                 —
+``bfgs``   scipy.optimize.minimize(method='BFGS')                     —
+=========  =========================================================  ===================
+
+``clip`` is a global-norm gradient clip; ``truncate=(k1, k2)`` is truncated BPTT (see
+:meth:`Net.gradient`).
+
+Open- and closed-loop training. A series-parallel net (inputs declared ``feedback_of``) is
+trained open loop: pass the measured outputs as those inputs, e.g.
+``dg.train(open_net, {"u": u, "y_meas": y}, y)``, then ``result.net.closeloop()`` gives the
+parallel model. Training the parallel form directly is just training the closed-loop net:
+``dg.train(open_net.closeloop(), u, y)``. The first is fast and well conditioned; the second
+optimises what a simulation model is judged by (multi-step error) — try both.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Dict, Mapping, Optional
+
+import numpy as np
+
+from . import optimizers as _opt
+from . import scaling as _scaling
+from .data import DataError, to_internal
+from .divide import block_ranges, mask_targets
+from .losses import LOSSES, loss_and_adjoint
+
+__all__ = ["train", "TrainResult", "METHODS"]
+
+_LM_OPTIONS = {"mu": 1e-3, "mu_dec": 0.1, "mu_inc": 10.0, "mu_max": 1e10}
+_OPTIONS = {
+    "lm": _LM_OPTIONS,
+    "br": _LM_OPTIONS,
+    "adam": {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "clip": None, "truncate": None},
+    "sgd": {"lr": 0.01, "momentum": 0.9, "clip": None, "truncate": None},
+    "lbfgs": {},
+    "bfgs": {},
+}
+METHODS = tuple(_OPTIONS)
+_SCIPY = {"lbfgs": "L-BFGS-B", "bfgs": "BFGS"}
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes
+    ----------
+    net : Net — a trained copy (the caller's net is never changed), holding the best weights,
+          the scaling (``net.meta["scaling"]``) and a training summary
+          (``net.meta["training"]``, saved with the model)
+    params : (n_params,) the best weights (= ``net.params``)
+    history : dict of arrays, one entry per epoch (row k = weights after k updates, row 0
+              the initial weights): 'epoch', 'loss', 'val_loss', 'test_loss' (NaN when there
+              is no such set), 'grad_norm', 'time' (seconds since the start), and 'mu'
+              (lm, br) or 'step' (adam/sgd: the learning rate; scipy: |Δθ|); br adds
+              'gamma', 'alpha', 'beta' and 'F'. Losses are in scaled units when the net
+              has a scaling.
+    stop_reason : 'max epochs', 'goal', 'min_grad', 'mu_max', 'validation stop (6 fails)',
+                  'non-finite loss', 'non-finite gradient', 'time limit', 'callback', or
+                  scipy's message ('L-BFGS-B: ...')
+    best_epoch : the history row whose weights were returned
+    method : the method used
+    effective_params : br only — γ, the effective number of parameters at the end
+    divide : the (start, stop) time blocks used for train/val/test, when ``divide`` was given
+    """
+
+    net: object
+    params: np.ndarray
+    history: Dict[str, np.ndarray]
+    stop_reason: str
+    best_epoch: int
+    method: str
+    effective_params: Optional[float] = None
+    divide: Optional[Dict[str, tuple]] = None
+
+    def _at_best(self, key) -> float:
+        return float(self.history[key][self.best_epoch])
+
+    @property
+    def loss(self) -> float:
+        """Training loss of the returned weights."""
+        return self._at_best("loss")
+
+    @property
+    def val_loss(self) -> float:
+        return self._at_best("val_loss")
+
+    @property
+    def test_loss(self) -> float:
+        return self._at_best("test_loss")
+
+
+class _Problem:
+    """The data of one training run and the three questions the loops ask about theta.
+
+    Arrays are kept in the batched user layout (Q, T, n), already scaled, and handed to the
+    work net's public API, which has no scaling of its own.
+    """
+
+    def __init__(self, net, X, Yt, W, initial, loss, sets):
+        self.net, self.X, self.Yt, self.W, self.initial = net, X, Yt, W, initial
+        self.loss = loss
+        self.sets = sets          # name -> (X or None for the training inputs, Yt, W, initial)
+        self.theta0 = net.params
+        count = sum(int(np.sum(~np.isnan(y))) for y in Yt.values())
+        if count == 0:
+            raise DataError("train: the training targets are all NaN; nothing to fit")
+        self.loss_scale = 1.0 / count if loss == "mse" else 1.0
+        self._cache: Dict[bytes, Dict[str, float]] = {}
+
+    def _set(self, theta):
+        self.net.params = theta
+
+    def loss_grad(self, theta, truncate=None):
+        self._set(theta)
+        with np.errstate(all="ignore"):      # divergence is reported as a stop reason
+            return self.net.gradient(self.X, self.Yt, method="bptt", loss=self.loss,
+                                     weights=self.W, initial=self.initial, truncate=truncate)
+
+    def errors_jacobian(self, theta):
+        self._set(theta)
+        with np.errstate(all="ignore"):
+            return self.net.jacobian(self.X, self.Yt, method="rtrl", weights=self.W,
+                                     initial=self.initial)
+
+    def _loss(self, Y, Yt, W) -> float:
+        T = {k: v.transpose(1, 0, 2) for k, v in Yt.items()}
+        Yi = {k: Y[k].transpose(1, 0, 2) for k in Yt}
+        Wi = None if W is None else {k: (w.transpose(1, 0, 2) if np.ndim(w) == 3 else w)
+                                     for k, w in W.items()}
+        with np.errstate(all="ignore"):
+            return loss_and_adjoint(Yi, T, self.loss, Wi)[0]
+
+    def _simulate(self, X, initial):
+        with np.errstate(all="ignore"):
+            return self.net.simulate(X, initial=initial)
+
+    def losses(self, theta, train: Optional[float] = None) -> Dict[str, float]:
+        """Training, validation and test losses (forward simulation, cached by theta).
+        ``train``: the training loss when the caller already has it."""
+        key = np.asarray(theta).tobytes()
+        out = dict(self._cache.get(key, {}))
+        if train is not None:
+            out.setdefault("loss", train)
+        shared = [n for n, s in self.sets.items() if s[0] is None and n not in out]
+        self._set(theta)
+        if "loss" not in out or shared:
+            Y = self._simulate(self.X, self.initial)
+            out.setdefault("loss", self._loss(Y, self.Yt, self.W))
+            for name in shared:
+                out[name] = self._loss(Y, self.sets[name][1], self.sets[name][2])
+        for name, (X, Yt, W, initial) in self.sets.items():
+            if name not in out:
+                out[name] = self._loss(self._simulate(X, initial), Yt, W)
+        if len(self._cache) > 8:
+            self._cache.clear()
+        self._cache[key] = out
+        return dict(out)
+
+    def train_loss(self, theta) -> float:
+        """Training loss only — what LM's trial steps need."""
+        key = np.asarray(theta).tobytes()
+        if key in self._cache:
+            return self._cache[key]["loss"]
+        shared = any(s[0] is None for s in self.sets.values())
+        if shared:             # the same forward pass gives the validation loss for free
+            return self.losses(theta)["loss"]
+        self._set(theta)
+        value = self._loss(self._simulate(self.X, self.initial), self.Yt, self.W)
+        self._cache[key] = {"loss": value}
+        return value
+
+
+# --------------------------------------------------------------------------- data helpers
+def _as_batched(arrays):
+    return {k: np.ascontiguousarray(v.transpose(1, 0, 2)) for k, v in arrays.items()}
+
+
+def _read(net, inputs, targets, what=""):
+    """User data -> internal (T, Q, n) dicts, checked against the net."""
+    Y, _ = to_internal(targets, net.outputs, what + "target", allow_nan=True)
+    T, Q = next(iter(Y.values())).shape[:2]
+    if net.inputs:
+        if inputs is None:
+            raise DataError(f"train: {what}inputs are needed for {', '.join(net.inputs)}")
+        X, _ = to_internal(inputs, net.inputs, what + "input")
+        shape = next(iter(X.values())).shape[:2]
+        if shape != (T, Q):
+            raise DataError(f"{what}targets have T={T}, Q={Q} but {what}inputs have "
+                            f"T={shape[0]}, Q={shape[1]}")
+    else:
+        if inputs is not None and not (isinstance(inputs, Mapping) and not inputs):
+            raise DataError("train: the net has no inputs; pass inputs=None")
+        X = {}
+    return X, Y
+
+
+def _weights_batched(net, weights, T, Q):
+    """User weights -> {output: scalar, (T,) or (Q, T, n)} via the facade's checks."""
+    W = net._weights(weights, T, Q)
+    if W is None:
+        return None
+    return {k: (np.ascontiguousarray(np.broadcast_to(w, (T, Q, w.shape[2])).transpose(1, 0, 2))
+                if np.ndim(w) == 3 else w) for k, w in W.items()}
+
+
+def _options(method, options):
+    allowed = _OPTIONS[method]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        hint = ", ".join(allowed) if allowed else "none"
+        raise TypeError(f"train: method '{method}' has no option "
+                        f"{', '.join(repr(u) for u in unknown)} (its options: {hint})")
+    return {**allowed, **options}
+
+
+def _summary(result_fields, history):
+    """The JSON-able training record kept in ``net.meta["training"]``."""
+    def clean(values):
+        return [None if isinstance(v, float) and not math.isfinite(v) else v for v in values]
+    return {**result_fields,
+            "history": {k: clean(np.asarray(v).tolist()) for k, v in history.items()}}
+
+
+def _setup(base, inputs, targets, weights, initial, val, divide, normalize, loss):
+    """Read, divide and scale the data; return the training problem, the scaling record
+    (or None) and the division's time blocks (or None)."""
+    # Data, in original units, internal layout.
+    X, Y = _read(base, inputs, targets)
+    T, Q = next(iter(Y.values())).shape[:2]
+    Yt = {"train": Y}
+    ranges = None
+    if divide is not None:
+        ranges = block_ranges(T, divide)
+        for name, (a, b) in ranges.items():
+            if b > a:
+                Yt[name] = mask_targets(Y, a, b)
+    W = _weights_batched(base, weights, T, Q)
+    vX = vY = None
+    if val is not None:
+        if not (isinstance(val, (tuple, list)) and len(val) == 2):
+            raise ValueError("train: val must be a pair (val_inputs, val_targets)")
+        vX, vY = _read(base, val[0], val[1], "validation ")
+
+    # Scaling: fit on the training block, then move every array into scaled units.
+    record = base.scaling
+    if normalize is not None:
+        record = _scaling.fit_scaling(base, X, Yt["train"], normalize)
+    elif record is not None:
+        _scaling.check_scaling(record, base)
+    if record:
+        X = _scaling.scale_inputs(base, record, X)
+        Yt = {k: _scaling.scale_outputs(base, record, v) for k, v in Yt.items()}
+        if vX is not None:
+            vX = _scaling.scale_inputs(base, record, vX)
+            vY = _scaling.scale_outputs(base, record, vY)
+        if initial is not None:
+            initial = _scaling.scale_state(
+                base, record, {k: np.asarray(v, dtype=float) for k, v in initial.items()}, "in")
+
+    work = base.copy()
+    work.meta.pop("scaling", None)
+    if not work.inputs:
+        from .forecast import clocked
+        work, clock = clocked(work)
+        X = {clock: np.zeros((T, Q, 1))}
+        if vX is not None:
+            vX = {clock: np.zeros(next(iter(vY.values())).shape[:2] + (1,))}
+
+    sets = {}
+    if "val" in Yt:
+        sets["val_loss"] = (None, _as_batched(Yt["val"]), W, initial)
+    if "test" in Yt:
+        sets["test_loss"] = (None, _as_batched(Yt["test"]), W, initial)
+    if vX is not None:
+        sets["val_loss"] = (_as_batched(vX), _as_batched(vY), None, None)
+    problem = _Problem(work, _as_batched(X), _as_batched(Yt["train"]), W, initial, loss, sets)
+    return problem, record, ranges
+
+
+# --------------------------------------------------------------------------- the entry point
+def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: str = "mse",
+          weights=None, initial=None, val=None, divide=None, max_fail: Optional[int] = 6,
+          goal: float = 0.0, min_grad: float = 1e-7, normalize: Optional[str] = None,
+          seed=None, init: Optional[str] = None, time_limit: Optional[float] = None,
+          callback=None, **options) -> TrainResult:
+    """Train a copy of ``net`` on input/target records.
+
+    Parameters
+    ----------
+    net : Net (not modified)
+    inputs : as for :meth:`Net.simulate`: (T, n) / (T,) / (Q, T, n) arrays, a dict by input
+             name when several; None for a net without inputs (a closed-loop NAR model)
+    targets : the same forms for the outputs; NaN = no target at that step
+    method : 'lm', 'br', 'adam', 'sgd', 'lbfgs' or 'bfgs' (see the module table)
+    epochs : maximum number of updates (iterations for scipy)
+    loss : 'mse' (default), 'sse', or 'cross_entropy' (not for lm/br, which need squared
+           errors)
+    weights : error weights per output (scalar, (T,), or target-shaped), as in
+              :meth:`Net.gradient`; they apply to the training record and to validation/test
+              blocks cut from it by ``divide``, not to explicit ``val`` data
+    initial : initial conditions of the training record (see :meth:`Net.simulate`)
+    val : (val_inputs, val_targets), a separate validation record
+    divide : (train, val) or (train, val, test) fractions: block division along time of the
+             record (see :mod:`dyngraph.divide` — blocks are NaN masks, the record is
+             simulated whole)
+    max_fail : validation checks in a row without improvement before stopping (None: never);
+               the weights with the lowest validation loss are returned. 'br' reports the
+               validation loss but does not stop on it.
+    goal : stop when the training loss is <= goal
+    min_grad : stop when the gradient norm is <= min_grad
+    normalize : 'minmax' (to [-1, 1], MATLAB mapminmax) or 'standard': fit input/output
+                scaling on the training data, train in scaled units and store the scaling
+                in the result net (applied automatically afterwards); None keeps the net's
+                own scaling, if any
+    seed, init : re-initialise the weights before training when either is given: ``init``
+                 'fanin' (or True) or 'nguyen-widrow', ``seed`` the random seed (0 when
+                 only ``init`` is given); weights fixed by a spec ``value`` keep it
+    time_limit : seconds
+    callback : called after each epoch with the history row (a dict, plus 'params');
+               return True to stop
+    **options : method options (see the module table), e.g. ``mu=1e-2``, ``lr=0.01``,
+                ``clip=1.0``, ``truncate=(10, 20)``
+
+    Returns
+    -------
+    TrainResult
+
+    Examples
+    --------
+    >>> import dyngraph as dg, numpy as np, scipy.signal
+    >>> net = dg.load("specs/fir.yaml")
+    >>> x = np.random.default_rng(0).standard_normal(200)
+    >>> y = scipy.signal.lfilter([0.5, -0.3, 0.2, 0.1, 0.05], [1.0], x)
+    >>> r = dg.train(net, x, y, method="lm", epochs=20)
+    >>> np.round(r.net.get("y.W[x]"), 6)
+    array([[ 0.5 , -0.3 ,  0.2 ,  0.1 ,  0.05]])
+    """
+    method = str(method).lower()
+    if method not in _OPTIONS:
+        raise ValueError(f"train: unknown method '{method}' (choose from {', '.join(METHODS)})")
+    opts = _options(method, options)
+    if loss not in LOSSES:
+        raise ValueError(f"train: unknown loss '{loss}' (choose from {', '.join(LOSSES)})")
+    if method in ("lm", "br") and loss == "cross_entropy":
+        raise ValueError(f"train: method '{method}' minimises squared errors; use loss='mse' "
+                         f"or 'sse', or a gradient method for cross_entropy")
+    if normalize is not None and loss == "cross_entropy":
+        raise ValueError("train: normalize rescales the outputs, which a cross_entropy loss "
+                         "(probabilities) cannot take; use normalize=None")
+    if val is not None and divide is not None:
+        raise ValueError("train: give either val=(inputs, targets) or divide=fractions, "
+                         "not both")
+    epochs = int(epochs)
+    if epochs < 0:
+        raise ValueError(f"train: epochs must be >= 0, got {epochs}")
+    if net.n_params == 0:
+        raise ValueError("train: the net has no learnable parameters")
+
+    if init is True:
+        init = "fanin"
+    if init not in (None, "fanin", "nguyen-widrow"):
+        raise ValueError(f"train: init must be 'fanin' or 'nguyen-widrow', got {init!r}")
+    base = net.copy()
+    if seed is not None or init is not None:
+        base = type(net)(net.spec, seed=0 if seed is None else seed, init=init or "fanin")
+        base.meta = dict(net.meta)
+
+    problem, record, ranges = _setup(base, inputs, targets, weights, initial, val, divide,
+                                     normalize, loss)
+    has_val = "val_loss" in problem.sets
+    select = "last" if method == "br" else ("val" if has_val else "loss")
+    rec = _opt.Recorder(epochs, goal, min_grad, max_fail, select, time_limit, callback)
+    if method == "lm":
+        _opt.run_lm(problem, rec, **opts)
+    elif method == "br":
+        _opt.run_br(problem, rec, **opts)
+    elif method in ("adam", "sgd"):
+        clip, truncate = opts.pop("clip"), opts.pop("truncate")
+        opt_cls = _opt.Adam if method == "adam" else _opt.SGD
+        _opt.run_gradient(problem, rec, opt_cls(problem.theta0.size, **opts), clip, truncate)
+    else:
+        _opt.run_scipy(problem, rec, _SCIPY[method])
+
+    history = {k: np.asarray(v, dtype=int if k == "epoch" else float)
+               for k, v in rec.history.items()}
+    best = rec.best_theta if rec.best_theta is not None else problem.theta0
+    best_epoch = rec.best_epoch if rec.best_theta is not None else 0
+    gamma = float(history["gamma"][best_epoch]) if method == "br" else None
+
+    result_net = base.copy()
+    result_net.params = best
+    if record:
+        result_net.meta["scaling"] = record
+    else:
+        result_net.meta.pop("scaling", None)
+    fields = {"method": method, "stop_reason": rec.stop_reason, "best_epoch": int(best_epoch),
+              "epochs": int(history["epoch"][-1]), "loss_name": loss,
+              "effective_params": gamma, "divide": ranges}
+    result_net.meta["training"] = _summary(fields, history)
+    return TrainResult(net=result_net, params=best.copy(), history=history,
+                       stop_reason=rec.stop_reason, best_epoch=int(best_epoch), method=method,
+                       effective_params=gamma, divide=ranges)
