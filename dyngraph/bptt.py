@@ -15,7 +15,7 @@ from typing import Dict, Mapping, Optional, Tuple
 import numpy as np
 
 from .plan import Plan
-from .simulate import Trace, fused_groups, scatter_taps, taps
+from .simulate import Trace, fused_groups, taps
 
 __all__ = ["backward"]
 
@@ -40,11 +40,13 @@ def backward(plan: Plan, P: Mapping[str, np.ndarray], trace: Trace,
     """
     T = trace.T
     t0, t1 = (0, T) if t_range is None else t_range
-    G = {name: np.zeros_like(trace.A[name]) for name, node in plan.nodes.items()
-         if node.kind is not None}
+    G = Adjoints(plan, trace)
+    for comp in plan.components:
+        if comp.recurrent:
+            for name in comp.nodes:
+                G.buffer(name)          # stepped nodes receive adjoints step by step
     for name, g in dA.items():
-        L = plan.nodes[name].lookback
-        G[name][L + t0:L + t1] += g[t0:t1]
+        G.add(name, 0, g[t0:t1], t0, t1)
     tmin = None if t_range is None else t0
     grads: Dict[str, np.ndarray] = {}
     for comp in reversed(plan.components):
@@ -52,17 +54,69 @@ def backward(plan: Plan, P: Mapping[str, np.ndarray], trace: Trace,
             _backward_recurrent(plan, P, trace, G, comp, learn, grads, t0, t1, tmin)
             continue
         name = comp.nodes[0]
+        if name not in G:
+            continue                    # nothing downstream depends on it
         node = plan.nodes[name]
         L = node.lookback
         c = tuple(ci[t0:t1] for ci in trace.caches[name])
         d = node.kind.delta(P, c, G[name][L + t0:L + t1])
-        X = {l: taps(plan, trace.A, link, t0, t1) for l, link in enumerate(node.links)}
+        if t_range is None and name in trace.taps:
+            X = trace.taps[name]
+        else:
+            X = {l: taps(plan, trace.A, link, t0, t1) for l, link in enumerate(node.links)}
         _to_sources(plan, P, node, c, d, G, range(len(node.links)), t0, t1, tmin)
         _accumulate(grads, node.kind.param_grad(P, X, c, d, learn))
     initial = {}
     if t_range is None:
         initial = {n: G[n][:plan.nodes[n].lookback] for n in G if plan.nodes[n].lookback}
+        initial.update({n: np.zeros((node.lookback, trace.Q, node.size))
+                        for n, node in plan.nodes.items()
+                        if node.kind is not None and node.lookback and n not in G})
     return grads, initial
+
+
+class Adjoints(dict):
+    """name -> adjoint buffer dF/da (L + T, Q, n), created when the first adjoint arrives
+    (a node with none is unreached: its adjoint and its parameters' gradients are zero).
+
+    A node that is never read with a delay and does not step receives its adjoint over all
+    T in one piece; that array is adopted as the buffer instead of being added into zeros.
+    """
+
+    def __init__(self, plan: Plan, trace: Trace):
+        super().__init__()
+        self.plan, self.trace = plan, trace
+
+    def buffer(self, name):
+        if name not in self:
+            self[name] = np.zeros_like(self.trace.A[name])
+        return self[name]
+
+    def add(self, name, d, g, t0, t1, tmin=None):
+        """Add g, the adjoint of name(t - d) for t in [t0, t1), dropping times < tmin."""
+        L = self.plan.nodes[name].lookback
+        lo = t0 - d
+        if tmin is not None and lo < tmin:
+            g = g[tmin - lo:]
+            lo = tmin
+        if g.shape[0] <= 0:
+            return
+        # Adopting is safe: every adjoint handed here is either fresh or a view of a delta
+        # whose last use (its node's own step) is over before anything else adds to it.
+        if (name not in self and L == 0 and lo == 0 and g.shape[0] == self.trace.T
+                and g.flags.writeable and g.flags.c_contiguous):
+            self[name] = g
+            return
+        buf = self.buffer(name)
+        buf[L + lo:L + lo + g.shape[0]] += g
+
+
+def scatter_taps(plan: Plan, G: Adjoints, link, gX, t0: int, t1: int, tmin=None) -> None:
+    """Add dF/dX (t1-t0, Q, k*n) of a link's taps into its source's adjoints."""
+    n = plan.nodes[link.source].size
+    for j, d in enumerate(link.delays):
+        part = gX[..., j * n:(j + 1) * n] if len(link.delays) > 1 else gX
+        G.add(link.source, d, part, t0, t1, tmin)
 
 
 def _to_sources(plan, P, node, c, d, G, links, t0, t1, tmin):

@@ -144,6 +144,7 @@ class Weight:
     vjp_x: Callable
     grad: Callable      # summed over all rows -> W shape
     jac: Callable       # per row, G (R, ..., S) -> (R, ..., W.size)
+    fresh: bool = True  # apply returns a new array (identity may return a view of X)
 
 
 def _taps(X, k):
@@ -191,7 +192,7 @@ WEIGHTS: Dict[str, Weight] = {
     "full": Weight(
         shape=lambda S, k, n: (S, k * n),
         apply=_full_apply,
-        vjp_x=lambda W, G: G @ W,
+        vjp_x=lambda W, G: _full_apply(W.T, G),
         grad=lambda G, X, k: _full_grad(G, X),
         jac=lambda G, X, k: _full_jac(G, X)),
     "diagonal": Weight(
@@ -204,7 +205,7 @@ WEIGHTS: Dict[str, Weight] = {
         shape=lambda S, k, n: None,
         apply=lambda W, X: X if W == 1 else _taps(X, W).sum(axis=-2),
         vjp_x=lambda W, G: G if W == 1 else np.concatenate([G] * W, axis=-1),
-        grad=None, jac=None),
+        grad=None, jac=None, fresh=False),
 }
 
 
@@ -252,11 +253,22 @@ class LayerKind:
             for z in zs.values():
                 acc = z if acc is None else acc * z
             return (acc,) + tuple(zs[l] for l in sorted(zs))
-        acc = None
-        for z in zs.values():
-            acc = z if acc is None else acc + z
-        if self.bias:
-            acc = acc + P[self.bias]
+        # The first sum allocates; the rest accumulate in place (a z may be a view of a
+        # source buffer, e.g. an identity tap, and must not be written).
+        z = list(zs.values())
+        b = P[self.bias] if self.bias else None
+        if len(z) == 1:
+            if b is None:
+                return (z[0],)
+            if WEIGHTS[self.links[next(iter(zs))].weight].fresh:
+                z[0] += b
+                return (z[0],)
+            return (z[0] + b,)
+        acc = z[0] + z[1]
+        for more in z[2:]:
+            acc += more
+        if b is not None:
+            acc += b
         return (acc,)
 
     def step(self, P, H, X):
@@ -281,7 +293,11 @@ class LayerKind:
         return a, (n, a)
 
     def delta(self, P, c, G):
-        return self.transfer.vjp(c[0], c[1], G)
+        if self.transfer.vjp_into is None:
+            return self.transfer.vjp(c[0], c[1], G)
+        out = np.empty(np.broadcast_shapes(c[1].shape, G.shape))
+        self.transfer.vjp_into(c[0], c[1], G, out)
+        return out
 
     # -- stepped fast path ---------------------------------------------------------
     # The same rules as step/delta/vjp_input, bound once per sweep into closures over

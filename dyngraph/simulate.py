@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from typing import Dict, Mapping, Optional
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from .plan import Plan
 
-__all__ = ["Trace", "forward", "taps", "scatter_taps", "final_state"]
+__all__ = ["Trace", "forward", "taps", "final_state"]
 
 
 @dataclass
@@ -24,12 +25,15 @@ class Trace:
     A : dict name -> (L_v + T, Q, n_v) values, past rows first
     caches : dict name -> tuple of (T, Q, ...) arrays, what each kind's derivative rules need
     T, Q : int
+    taps : dict name -> {link index: (T, Q, k*n)}, the stacked taps of nodes computed for
+           all T at once (kept so the backward pass does not gather them again)
     """
 
     A: Dict[str, np.ndarray]
     caches: Dict[str, tuple]
     T: int
     Q: int
+    taps: Dict[str, dict] = None
 
     def output(self, plan: Plan, name: str) -> np.ndarray:
         """Values of node ``name`` over t = 0..T-1, shape (T, Q, n)."""
@@ -40,36 +44,32 @@ def taps(plan: Plan, A, link, t0: int, t1: int) -> np.ndarray:
     """Stacked taps [s(t-d_1), ..., s(t-d_k)] for t in [t0, t1): shape (t1-t0, Q, k*n)."""
     L = plan.nodes[link.source].lookback
     buf = A[link.source]
-    if len(link.delays) == 1:
-        d = link.delays[0]
+    delays = link.delays
+    if len(delays) == 1:
+        d = delays[0]
         return buf[L + t0 - d:L + t1 - d]
-    return np.concatenate([buf[L + t0 - d:L + t1 - d] for d in link.delays], axis=-1)
-
-
-def scatter_taps(plan: Plan, G, link, gX, t0: int, t1: int, t_min: int = None) -> None:
-    """Add dF/dX (t1-t0, Q, k*n) of a link's taps into the source's adjoint buffer G.
-
-    ``t_min``: adjoints landing before this time are dropped (truncated BPTT).
-    """
-    L = plan.nodes[link.source].lookback
-    buf = G[link.source]
-    n = plan.nodes[link.source].size
-    for j, d in enumerate(link.delays):
-        part = gX[..., j * n:(j + 1) * n] if len(link.delays) > 1 else gX
-        lo = L + t0 - d
-        if t_min is not None and t0 - d < t_min:
-            skip = t_min - (t0 - d)
-            if skip >= t1 - t0:
-                continue
-            part = part[skip:]
-            lo += skip
-        buf[lo:lo + part.shape[0]] += part
+    step = delays[1] - delays[0]
+    if all(b - a == step for a, b in zip(delays, delays[1:])) and buf.flags.c_contiguous:
+        # Evenly spaced taps are one strided view of the buffer (tap j is `step` rows
+        # further back); a single copy of it is several times faster than concatenating
+        # k thin slices.
+        s0, s1, s2 = buf.strides
+        view = as_strided(buf[L + t0 - delays[0]:], shape=(t1 - t0, buf.shape[1], len(delays),
+                                                           buf.shape[2]),
+                          strides=(s0, s1, -step * s0, s2), writeable=False)
+        return np.ascontiguousarray(view).reshape(t1 - t0, buf.shape[1], -1)
+    return np.concatenate([buf[L + t0 - d:L + t1 - d] for d in delays], axis=-1)
 
 
 def _allocate(plan: Plan, inputs: Mapping[str, np.ndarray], initial, T: int, Q: int):
+    """Buffers for the inputs and for every node that has a past or steps in time; a node
+    off any cycle and never read with a delay gets its computed array itself, uncopied."""
     A = {}
+    stepped = {v for c in plan.components if c.recurrent for v in c.nodes}
     for name, node in plan.nodes.items():
         L = node.lookback
+        if L == 0 and name not in inputs and name not in stepped:
+            continue
         buf = np.zeros((L + T, Q, node.size))
         if initial and name in initial and L:
             buf[:L] = initial[name]
@@ -97,18 +97,22 @@ def forward(plan: Plan, P: Mapping[str, np.ndarray], inputs: Mapping[str, np.nda
     first = next(iter(inputs.values()))
     T, Q = first.shape[0], first.shape[1]
     A = _allocate(plan, inputs, initial, T, Q)
-    caches = {}
+    caches, kept = {}, {}
     for comp in plan.components:
         if not comp.recurrent:
             name = comp.nodes[0]
             node = plan.nodes[name]
             X = {l: taps(plan, A, link, 0, T) for l, link in enumerate(node.links)}
             a, c = node.kind.step(P, node.kind.hoist(P, X), {})
-            A[name][node.lookback:] = a
+            if name in A:
+                A[name][node.lookback:] = a
+            else:
+                A[name] = a
             caches[name] = c
+            kept[name] = X
         else:
             _forward_recurrent(plan, P, A, caches, comp, T)
-    return Trace(A, caches, T, Q)
+    return Trace(A, caches, T, Q, kept)
 
 
 def tap_reader(plan: Plan, A, link, T: int):
