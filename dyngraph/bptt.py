@@ -147,6 +147,8 @@ def _sink(plan, G, link, tmin, t0):
         def sink(b, g):
             if t0 + b - d >= lo:
                 gs[off + b] += g
+        # For closures that inline the add: buffer, offset, and the first active b.
+        sink.buf, sink.off, sink.first = gs, off, lo - t0 + d
         return sink
 
     def sink_many(b, g):

@@ -63,6 +63,13 @@ class Transfer:
         else:
             self.f_into(n, out)
 
+    def f_into_fn(self):
+        """The in-place rule itself (no method layer: stepped loops call it T times)."""
+        return self.f_into if self.f_into is not None else self.apply_into
+
+    def vjp_into_fn(self):
+        return self.vjp_into if self.vjp_into is not None else self.vjp_to
+
     def vjp_to(self, n, a, g, out):
         if self.vjp_into is None:
             out[...] = self.vjp(n, a, g)
@@ -74,8 +81,7 @@ def _sigmoid(n):
     return _expit(n)
 
 
-def _sigmoid_into(n, out):
-    _expit(n, out=out)
+_sigmoid_into = _expit      # a ufunc: f(n, out) writes in place
 
 
 def _tanh_vjp_into(n, a, g, out):
@@ -107,7 +113,7 @@ TRANSFERS: Dict[str, Transfer] = {
     "linear": Transfer(lambda n: n, lambda n, a, g: g, linear=True,
                        f_into=_copy_into, vjp_into=_linear_vjp_into),
     "tanh": Transfer(np.tanh, lambda n, a, g: g * (1.0 - a * a),
-                     f_into=lambda n, out: np.tanh(n, out=out), vjp_into=_tanh_vjp_into),
+                     f_into=np.tanh, vjp_into=_tanh_vjp_into),
     "sigmoid": Transfer(_sigmoid, lambda n, a, g: g * (a * (1.0 - a)),
                         f_into=_sigmoid_into, vjp_into=_sigmoid_vjp_into),
     "relu": Transfer(lambda n: np.maximum(n, 0.0), lambda n, a, g: g * (n > 0)),
@@ -331,9 +337,31 @@ class LayerKind:
         base = H[0] if H else (P[self.bias] if self.bias else None)
         # A linear layer's n is its a: write straight into the output buffer.
         n_all = a_out if self.transfer.linear else np.empty((T, Q, self.S))
-        f_into = None if self.transfer.linear else self.transfer.apply_into
+        f_into = None if self.transfer.linear else self.transfer.f_into_fn()
         first, rest = terms[0], terms[1:]
         hoisted = bool(H)
+        single = inside[0][1] if len(inside) == 1 and not fused else None
+        if (hoisted and single is not None and getattr(single, "off", None) is not None
+                and self.links[inside[0][0]].weight == "full"):
+            # The common recurrent layer, n(t) = H(t) + W s(t - d): three numpy calls.
+            buf, off, WT = single.buf, single.off, P[self.links[inside[0][0]].block].T
+
+            def run_one(t):
+                n = n_all[t]
+                np.matmul(buf[off + t], WT, out=n)
+                n += base[t]
+                if f_into is not None:
+                    f_into(n, a_out[t])
+            return run_one, (n_all, a_out)
+        if hoisted and not inside and len(fused) == 1:
+            z = next(iter(fused.values()))      # a gate whose recurrent matmul is fused
+
+            def run_fused(t):
+                n = n_all[t]
+                np.add(base[t], z, out=n)
+                if f_into is not None:
+                    f_into(n, a_out[t])
+            return run_fused, (n_all, a_out)
 
         def run(t):
             n = n_all[t]
@@ -374,7 +402,6 @@ class LayerKind:
         if self.prod:
             return self._compile_prod_backward(P, c, G, D, inside)
         n_all, a_all = c[0], c[1]
-        vjp_to = self.transfer.vjp_to
         sinks = []
         for l, sink in inside:
             link = self.links[l]
@@ -384,7 +411,20 @@ class LayerKind:
             else:
                 sinks.append((sink, W, WEIGHTS[link.weight].vjp_x))
 
+        vjp_to = self.transfer.vjp_into_fn()
         if D[0].flags.c_contiguous:
+            if len(sinks) == 1 and sinks[0][2] is None and hasattr(sinks[0][0], "off"):
+                # The common recurrent layer: its only stepped link is one full tap.
+                sink, W = sinks[0][0], sinks[0][1]
+                gs, off, first = sink.buf, sink.off, sink.first
+
+                def run_one(t):
+                    d = D[t]
+                    vjp_to(n_all[t], a_all[t], G[t], d)
+                    if t >= first:
+                        gs[off + t] += d @ W
+                return run_one
+
             def run(t):
                 d = D[t]
                 vjp_to(n_all[t], a_all[t], G[t], d)
@@ -456,7 +496,7 @@ class LayerKind:
         n_all, a_all = c[0], c[1]
         zs = c[2:]
         b = P[self.bias] if self.bias else None
-        vjp_to = self.transfer.vjp_to
+        vjp_to = self.transfer.vjp_into_fn()
         sinks = []
         for l, sink in inside:
             link = self.links[l]

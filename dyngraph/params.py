@@ -13,6 +13,7 @@ each block flattened row-major.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
@@ -42,7 +43,7 @@ class Block:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape))
+        return math.prod(self.shape)
 
 
 def weight_block_name(layer: str, source: str) -> str:

@@ -127,6 +127,7 @@ def tap_reader(plan: Plan, A, link, T: int):
         def read(t):
             return buf[off + t]
         read.all = buf[off:off + T]
+        read.buf, read.off = buf, off
         return read
     offs = [L - d for d in link.delays]
 
