@@ -301,7 +301,8 @@ class LayerKind:
     def delta(self, P, c, G):
         if self.transfer.vjp_into is None:
             return self.transfer.vjp(c[0], c[1], G)
-        out = np.empty(np.broadcast_shapes(c[1].shape, G.shape))
+        # G carries the same trailing axes as a, plus RTRL's leading direction axis.
+        out = np.empty(G.shape if G.ndim >= c[1].ndim else c[1].shape)
         self.transfer.vjp_into(c[0], c[1], G, out)
         return out
 
@@ -556,9 +557,14 @@ class LayerKind:
 
     def _diag_blocks(self, blocks):
         if not self.transfer.elementwise:
-            return set()
-        full = {l.block for l in self.links if l.weight == "full"}
-        return {b for b in blocks if b in full or b == self.bias}
+            return frozenset()
+        key = id(blocks)
+        hit = self.__dict__.get("_diag_cache")
+        if hit is None or hit[0] != key:
+            full = {l.block for l in self.links if l.weight == "full"}
+            hit = (key, frozenset(b for b in blocks if b in full or b == self.bias), blocks)
+            self._diag_cache = hit
+        return hit[1]
 
     def param_jac_rest(self, P, X, c, d, blocks):
         """The blocks param_jac_diag does not cover, by the dense rule."""

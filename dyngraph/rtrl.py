@@ -68,6 +68,7 @@ class _Sweep:
         self.hist = {x: np.zeros((self.depth[x], Q, plan.nodes[x].size, plan.n_params))
                      for x in plan.states}
         self._seeds = {}
+        self._route_cache = {}
 
     def _seed(self, R, B, Q):
         """The identity seed of R directions, (R, B, Q, R), cached (read-only)."""
@@ -82,48 +83,69 @@ class _Sweep:
             return None
         return self.hist[x][t % self.depth[x]][None]
 
-    def block(self, prog: _Program, trace: Trace, t0: int, t1: int, clock: int):
+    def _routes(self, prog: _Program):
+        """Per visited node, what the static backprop does with each tap, resolved once:
+        (name, kind, is_head, [(link index, [(source, j, n, delay, closes), ...]), ...])."""
+        plan = self.plan
+        route = []
+        for v in prog.visit:
+            node = plan.nodes[v]
+            links = []
+            for l, link in enumerate(node.links):
+                s = link.source
+                if plan.nodes[s].kind is None:
+                    continue        # inputs do not depend on the parameters
+                n = plan.nodes[s].size
+                taps_ = [(s, j, n, d, not (d == 0 and s not in plan.states))
+                         for j, d in enumerate(link.delays)]
+                links.append((l, len(link.delays) > 1, taps_))
+            diag = getattr(node.kind, "param_jac_diag", None) if v == prog.head else None
+            route.append((v, node.kind, diag, links))
+        return route
+
+    def block(self, prog: _Program, trace: Trace, t0: int, t1: int, clock: int, X_all=None):
         """S_head over local steps [t0, t1) of ``trace``: (B, Q, n_u, P). ``clock`` is the
-        global time of local step 0 (online use)."""
+        global time of local step 0 (online use); ``X_all`` optional precomputed taps
+        {node: {link: (T, Q, k*n)}} of the whole trace."""
         plan, P = self.plan, self.P
         u = prog.head
         R = plan.nodes[u].size
         B, Q = t1 - t0, trace.Q
         J = np.zeros((B, Q, R, plan.n_params))
         G = {u: self._seed(R, B, Q)}
-        for v in prog.visit:
+        if prog not in self._route_cache:
+            self._route_cache[prog] = self._routes(prog)
+        for v, kind, diag, links in self._route_cache[prog]:
             g = G.pop(v, None)
             if g is None:
                 continue
-            node = plan.nodes[v]
             c = tuple(ci[t0:t1] for ci in trace.caches[v])
-            d = node.kind.delta(P, c, g)
-            X = {l: taps(plan, trace.A, link, t0, t1) for l, link in enumerate(node.links)}
-            diag = getattr(node.kind, "param_jac_diag", None) if v == u else None
+            d = kind.delta(P, c, g)
+            if X_all is not None:
+                X = {l: x[t0:t1] for l, x in X_all[v].items()}
+            else:
+                X = {l: taps(plan, trace.A, link, t0, t1) for l, link in enumerate(kind.links)}
             if diag is not None:
                 # Seeded with the identity, an elementwise node's δ is diagonal in the
                 # directions: only row r of each row-structured block depends on direction
-                # r. Write those rows in place instead of R dense outer products.
-                ar = np.arange(R)
-                for name, (arr, m) in diag(P, X, c, d[ar, ..., ar].transpose(1, 2, 0),
-                                           self.learn).items():
+                # r. Write those rows in place (a diagonal view) instead of R dense outer
+                # products.
+                dvec = np.einsum("rbqr->bqr", d)
+                for name, (arr, m) in diag(P, X, c, dvec, self.learn).items():
                     off, size = self.offsets[name]
-                    J[..., off:off + size].reshape(B, Q, R, R, m)[:, :, ar, ar, :] += arr
-                dense = node.kind.param_jac_rest(P, X, c, d, self.learn)
+                    rows = J[..., off:off + size].reshape(B, Q, R, R, m)
+                    np.einsum("bqrrm->bqrm", rows)[...] += arr
+                dense = kind.param_jac_rest(P, X, c, d, self.learn)
             else:
-                dense = node.kind.param_jac(P, X, c, d, self.learn)
+                dense = kind.param_jac(P, X, c, d, self.learn)
             for name, arr in dense.items():
                 off, size = self.offsets[name]
                 J[..., off:off + size] += arr.transpose(1, 2, 0, 3)
-            for l, link in enumerate(node.links):
-                s = link.source
-                if plan.nodes[s].kind is None:
-                    continue
-                gX = node.kind.vjp_input(P, c, d, l)
-                n = plan.nodes[s].size
-                for j, dl in enumerate(link.delays):
-                    part = gX[..., j * n:(j + 1) * n] if len(link.delays) > 1 else gX
-                    if dl == 0 and s not in plan.states:
+            for l, many, taps_ in links:
+                gX = kind.vjp_input(P, c, d, l)
+                for s, j, n, dl, closes in taps_:
+                    part = gX[..., j * n:(j + 1) * n] if many else gX
+                    if not closes:
                         G[s] = G[s] + part if s in G else part
                         continue
                     if B != 1:
@@ -142,9 +164,13 @@ class _Sweep:
             for prog in self.progs:
                 consume(prog.head, 0, trace.T, self.block(prog, trace, 0, trace.T, clock))
             return
+        # Every step reads the same taps: gather them once for the whole trace.
+        X_all = {v: {l: taps(plan, trace.A, link, 0, trace.T)
+                     for l, link in enumerate(plan.nodes[v].links)}
+                 for prog in self.progs for v in prog.visit}
         for t in range(trace.T):
             for prog in self.progs:
-                S = self.block(prog, trace, t, t + 1, clock)
+                S = self.block(prog, trace, t, t + 1, clock, X_all)
                 u = prog.head
                 if u in plan.states:
                     self.hist[u][(clock + t) % self.depth[u]] = S[0]
