@@ -132,7 +132,7 @@ TRANSFERS: Dict[str, Transfer] = {
 
 #: MATLAB names accepted in specs.
 TRANSFER_ALIASES = {"purelin": "linear", "tansig": "tanh", "logsig": "sigmoid",
-                    "poslin": "relu", "satlin": "satlin", "satlins": "satlins"}
+                    "poslin": "relu"}
 
 
 # --------------------------------------------------------------------------- weights

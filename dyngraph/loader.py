@@ -27,6 +27,9 @@ import yaml
 from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
+from .kinds import TRANSFER_ALIASES as _KIND_ALIASES
+from .kinds import TRANSFERS as _KIND_TRANSFERS
+from .kinds import WEIGHTS as _KIND_WEIGHTS
 from .spec import (
     INIT_RULES,
     BiasSpec,
@@ -49,13 +52,13 @@ __all__ = [
 # Vocabulary and limits
 # --------------------------------------------------------------------------------------
 
+# The vocabulary of transfers and weights is the node-kind table's own (kinds.py), so a new
+# transfer or weight kind is added in one place.
 #: Canonical transfer function names, as stored in :attr:`LayerSpec.transfer`.
-TRANSFERS = ("linear", "tanh", "sigmoid", "relu", "softmax", "satlin", "satlins",
-             "hardlim", "hardlims", "softplus")
+TRANSFERS = tuple(_KIND_TRANSFERS)
 #: MATLAB names accepted in a spec and mapped to the canonical name.
-TRANSFER_ALIASES = {"purelin": "linear", "tansig": "tanh", "logsig": "sigmoid",
-                    "poslin": "relu"}
-WEIGHTS = ("full", "diagonal", "identity")
+TRANSFER_ALIASES = dict(_KIND_ALIASES)
+WEIGHTS = tuple(_KIND_WEIGHTS)
 LAYER_KINDS = ("layer", "sum", "product")
 NETS = ("sum", "prod")
 MEMORY_KINDS = ("gamma", "tdl")
