@@ -400,12 +400,12 @@ def _truncated(plan, P, trace, dA, learn, truncate):
         raise ValueError(f"truncate=(k1, k2) needs 1 <= k1 <= k2, got {truncate}")
     T = trace.T
     total = {}
-    for end in range(k1, T + k1, k1):
-        end = min(end, T)
+    for start in range(0, T, k1):
+        end = min(start + k1, T)
         chunk = {}
         for o, g in dA.items():
             c = np.zeros_like(g)
-            c[max(end - k1, 0):end] = g[max(end - k1, 0):end]
+            c[start:end] = g[start:end]
             chunk[o] = c
         grads, _ = _bptt.backward(plan, P, trace, chunk, learn, t_range=(max(end - k2, 0), end))
         for k, v in grads.items():

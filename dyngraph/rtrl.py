@@ -183,7 +183,8 @@ def gradient(plan: Plan, P, trace: Trace, dA) -> np.ndarray:
     g = np.zeros(plan.n_params)
 
     def consume(name, t0, t1, S):
-        g[:] += dA[name][t0:t1].reshape(-1) @ S.reshape(-1, S.shape[-1])
+        e = dA[name][t0:t1].reshape(-1)
+        g[:] += e @ S.reshape(e.size, plan.n_params)
 
     _Sweep(plan, P, trace.Q).run(trace, consume)
     return g
@@ -260,7 +261,8 @@ class OnlineRTRL:
 
         def consume(name, t0, t1, S):
             if dA is not None and name in dA:
-                g[:] += dA[name][t0:t1].reshape(-1) @ S.reshape(-1, S.shape[-1])
+                e = dA[name][t0:t1].reshape(-1)
+                g[:] += e @ S.reshape(e.size, plan.n_params)
 
         self._sweep.run(trace, consume, clock=self.clock)
         self.state = final_state(plan, trace)
