@@ -186,7 +186,10 @@ def _backward_recurrent(plan, P, trace, G, comp, learn, grads, t0, t1, tmin):
             fused[v].add(l)
         groups.append((G[s], plan.nodes[s].lookback - d, d, span, W))
     for v in comp.nodes:
-        if D[v] is None:
+        if D[v] is None and getattr(kinds[v], "delta_is_adjoint", False):
+            L = plan.nodes[v].lookback
+            D[v] = G[v][L + t0:L + t1]
+        elif D[v] is None:
             D[v] = np.zeros((B, Q, kinds[v].S))
     runs = []
     for name in reversed(comp.nodes):

@@ -104,6 +104,10 @@ def _linear_vjp_into(n, a, g, out):
     out[...] = g
 
 
+def _no_op(*args):
+    pass
+
+
 def _softmax(n):
     z = np.exp(n - n.max(axis=-1, keepdims=True))
     return z / z.sum(axis=-1, keepdims=True)
@@ -311,6 +315,12 @@ class LayerKind:
     # 2-D (Q, .) arrays so that a recurrent loop pays no per-step dispatch. Only sum nets
     # have them; the engines fall back to step/delta/vjp_input otherwise.
 
+    @property
+    def delta_is_adjoint(self):
+        """True when δ = dF/dn equals dF/da (a linear transfer): an engine may then hand
+        compile_backward the adjoint buffer itself as D, and no copy is made."""
+        return self.transfer.linear
+
     def fusable(self):
         """Links whose contribution is exactly X @ W.T added into n: the engine may batch
         those of several nodes reading the same tap into one matmul."""
@@ -354,6 +364,13 @@ class LayerKind:
                 if f_into is not None:
                     f_into(n, a_out[t])
             return run_one, (n_all, a_out)
+        if (base is None and single is not None and getattr(single, "all", None) is not None
+                and self.links[inside[0][0]].weight == "identity" and f_into is not None):
+            # n is the source itself (e.g. tanh of a cell state): keep its buffer as the
+            # cache of n, copy nothing.
+            def run_identity(t):
+                f_into(single(t), a_out[t])
+            return run_identity, (single.all, a_out)
         if hoisted and not inside and len(fused) == 1:
             z = next(iter(fused.values()))      # a gate whose recurrent matmul is fused
 
@@ -413,6 +430,8 @@ class LayerKind:
                 sinks.append((sink, W, WEIGHTS[link.weight].vjp_x))
 
         vjp_to = self.transfer.vjp_into_fn()
+        if np.may_share_memory(D, G):
+            vjp_to = _no_op     # a linear layer's δ is its adjoint: the engine aliased them
         if D[0].flags.c_contiguous:
             if len(sinks) == 1 and sinks[0][2] is None and hasattr(sinks[0][0], "off"):
                 # The common recurrent layer: its only stepped link is one full tap.
@@ -498,6 +517,8 @@ class LayerKind:
         zs = c[2:]
         b = P[self.bias] if self.bias else None
         vjp_to = self.transfer.vjp_into_fn()
+        if np.may_share_memory(D, G):
+            vjp_to = _no_op     # a linear layer's δ is its adjoint: the engine aliased them
         sinks = []
         for l, sink in inside:
             link = self.links[l]
