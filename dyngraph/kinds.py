@@ -54,6 +54,7 @@ class Transfer:
     vjp: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
     linear: bool = False
     elementwise: bool = True
+    uses_n: bool = True        # does vjp read n (not just a)?
     f_into: Optional[Callable] = None
     vjp_into: Optional[Callable] = None
 
@@ -114,11 +115,11 @@ def _softmax(n):
 
 
 TRANSFERS: Dict[str, Transfer] = {
-    "linear": Transfer(lambda n: n, lambda n, a, g: g, linear=True,
+    "linear": Transfer(lambda n: n, lambda n, a, g: g, linear=True, uses_n=False,
                        f_into=_copy_into, vjp_into=_linear_vjp_into),
-    "tanh": Transfer(np.tanh, lambda n, a, g: g * (1.0 - a * a),
+    "tanh": Transfer(np.tanh, lambda n, a, g: g * (1.0 - a * a), uses_n=False,
                      f_into=np.tanh, vjp_into=_tanh_vjp_into),
-    "sigmoid": Transfer(_sigmoid, lambda n, a, g: g * (a * (1.0 - a)),
+    "sigmoid": Transfer(_sigmoid, lambda n, a, g: g * (a * (1.0 - a)), uses_n=False,
                         f_into=_sigmoid_into, vjp_into=_sigmoid_vjp_into),
     "relu": Transfer(lambda n: np.maximum(n, 0.0), lambda n, a, g: g * (n > 0)),
     "softplus": Transfer(lambda n: np.logaddexp(0.0, n), lambda n, a, g: g * _sigmoid(n)),
@@ -264,22 +265,24 @@ class LayerKind:
                 acc = z if acc is None else acc * z
             return (acc,) + tuple(zs[l] for l in sorted(zs))
         # The first sum allocates; the rest accumulate in place (a z may be a view of a
-        # source buffer, e.g. an identity tap, and must not be written).
+        # source buffer, e.g. an identity tap, and must not be written). The second item
+        # says whether the sum is a fresh array that step may overwrite.
         z = list(zs.values())
         b = P[self.bias] if self.bias else None
         if len(z) == 1:
+            fresh = WEIGHTS[self.links[next(iter(zs))].weight].fresh
             if b is None:
-                return (z[0],)
-            if WEIGHTS[self.links[next(iter(zs))].weight].fresh:
+                return (z[0], fresh)
+            if fresh:
                 z[0] += b
-                return (z[0],)
-            return (z[0] + b,)
+                return (z[0], True)
+            return (z[0] + b, True)
         acc = z[0] + z[1]
         for more in z[2:]:
             acc += more
         if b is not None:
             acc += b
-        return (acc,)
+        return (acc, True)
 
     def step(self, P, H, X):
         b = P[self.bias] if self.bias else None
@@ -299,6 +302,10 @@ class LayerKind:
         n = H[0] if H else b          # a hoisted sum already holds the bias
         for z in zs.values():
             n = z if n is None else n + z
+        if not zs and H[1] and not self.transfer.uses_n and self.transfer.f_into is not None:
+            # n is ours and the derivative rule only reads a: transfer in place.
+            self.transfer.f_into(n, n)
+            return n, (n, n)
         a = self.transfer.f(n)
         return a, (n, a)
 
