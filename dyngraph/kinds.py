@@ -361,15 +361,21 @@ class LayerKind:
         single = inside[0][1] if len(inside) == 1 and not fused else None
         if (hoisted and single is not None and getattr(single, "off", None) is not None
                 and self.links[inside[0][0]].weight == "full"):
-            # The common recurrent layer, n(t) = H(t) + W s(t - d): three numpy calls.
-            buf, off, WT = single.buf, single.off, P[self.links[inside[0][0]].block].T
+            # The common recurrent layer, n(t) = H(t) + W s(t - d): three numpy calls on
+            # per-step views made once (a list index is cheaper than an array index). When
+            # the derivative rule reads only a, n is computed in a's own place.
+            WT = np.ascontiguousarray(P[self.links[inside[0][0]].block].T)
+            if not self.transfer.uses_n:
+                n_all = a_out
+            src = list(single.buf[single.off:single.off + T])
+            ns, bs, outs = list(n_all), list(base), list(a_out)
 
             def run_one(t):
-                n = n_all[t]
-                np.matmul(buf[off + t], WT, out=n)
-                n += base[t]
+                n = ns[t]
+                np.matmul(src[t], WT, out=n)
+                n += bs[t]
                 if f_into is not None:
-                    f_into(n, a_out[t])
+                    f_into(n, outs[t])
             return run_one, (n_all, a_out)
         if (base is None and single is not None and getattr(single, "all", None) is not None
                 and self.links[inside[0][0]].weight == "identity" and f_into is not None):
@@ -380,12 +386,15 @@ class LayerKind:
             return run_identity, (single.all, a_out)
         if hoisted and not inside and len(fused) == 1:
             z = next(iter(fused.values()))      # a gate whose recurrent matmul is fused
+            if not self.transfer.uses_n:
+                n_all = a_out
+            ns, bs, outs = list(n_all), list(base), list(a_out)
 
             def run_fused(t):
-                n = n_all[t]
-                np.add(base[t], z, out=n)
+                n = ns[t]
+                np.add(bs[t], z, out=n)
                 if f_into is not None:
-                    f_into(n, a_out[t])
+                    f_into(n, outs[t])
             return run_fused, (n_all, a_out)
 
         def run(t):
@@ -443,13 +452,16 @@ class LayerKind:
             if len(sinks) == 1 and sinks[0][2] is None and hasattr(sinks[0][0], "off"):
                 # The common recurrent layer: its only stepped link is one full tap.
                 sink, W = sinks[0][0], sinks[0][1]
-                gs, off, first = sink.buf, sink.off, sink.first
+                first = max(sink.first, 0)
+                # Per-step views made once; the sink's target rows for b >= first.
+                Ds, ns, as_, Gs = list(D), list(n_all), list(a_all), list(G)
+                targets = [None] * first + list(sink.buf[sink.off + first:sink.off + len(D)])
 
                 def run_one(t):
-                    d = D[t]
-                    vjp_to(n_all[t], a_all[t], G[t], d)
+                    d = Ds[t]
+                    vjp_to(ns[t], as_[t], Gs[t], d)
                     if t >= first:
-                        gs[off + t] += d @ W
+                        targets[t] += d @ W
                 return run_one
 
             def run(t):

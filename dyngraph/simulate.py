@@ -129,7 +129,28 @@ def tap_reader(plan: Plan, A, link, T: int):
         read.all = buf[off:off + T]
         read.buf, read.off = buf, off
         return read
-    offs = [L - d for d in link.delays]
+    delays = link.delays
+    step = delays[1] - delays[0]
+    if all(b - a == step for a, b in zip(delays, delays[1:])) and buf.flags.c_contiguous:
+        # Evenly spaced taps: one strided view (T, Q, k, n) made once; a step's taps are
+        # its slice (copied by reshape only when n > 1).
+        s0, s1, s2 = buf.strides
+        view = as_strided(buf[L - delays[0]:], shape=(T, buf.shape[1], len(delays),
+                                                      buf.shape[2]),
+                          strides=(s0, s1, -step * s0, s2), writeable=False)
+        if buf.shape[2] == 1:
+            steps = list(view[..., 0])      # live (Q, k) views of the buffer
+
+            def read_strided(t):
+                return steps[t]
+        else:
+            steps, Q = list(view), buf.shape[1]
+
+            def read_strided(t):
+                return steps[t].reshape(Q, -1)      # copies: read at step time only
+        read_strided.all = None
+        return read_strided
+    offs = [L - d for d in delays]
 
     def read_many(t):
         return np.concatenate([buf[o + t] for o in offs], axis=-1)
@@ -187,9 +208,10 @@ def _forward_recurrent(plan, P, A, caches, comp, T):
             run, cache = compiled
         runs.append(run)
         caches[name] = cache
+    prefetch = [(list(buf[off:off + T]), WT, z) for buf, off, WT, z in prefetch]
     for t in range(T):
-        for buf, off, WT, z in prefetch:
-            np.matmul(buf[off + t], WT, out=z)
+        for rows, WT, z in prefetch:
+            np.matmul(rows[t], WT, out=z)
         for run in runs:
             run(t)
 
