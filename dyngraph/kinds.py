@@ -43,20 +43,38 @@ __all__ = ["TRANSFERS", "TRANSFER_ALIASES", "WEIGHTS", "KINDS", "Transfer", "Wei
 # --------------------------------------------------------------------------- transfers
 @dataclass(frozen=True)
 class Transfer:
-    """a = f(n) elementwise (or over the last axis for softmax).
+    """a = f(n), elementwise with derivative ``deriv(n, a)`` = f'(n) — or, for a transfer
+    over the whole layer (softmax), with its own ``vjp(n, a, g)``.
 
-    ``vjp(n, a, g)`` returns dF/dn given g = dF/da; ``g`` may carry extra leading axes.
-    ``f_into`` / ``vjp_into`` are optional in-place forms of the same rules, used by the
-    stepped loops to avoid temporaries; when absent the plain rules are used.
+    Everything else is derived from those rules: ``vjp`` = g * f'(n) (``g`` may carry extra
+    leading axes), and the in-place forms the stepped loops use. ``f_into(n, out)`` is an
+    optional in-place forward (a ufunc where one exists). ``uses_n`` says whether the
+    derivative needs n or only a (then a layer may compute a in n's place).
     """
 
     f: Callable[[np.ndarray], np.ndarray]
-    vjp: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+    deriv: Optional[Callable[[np.ndarray, np.ndarray], np.ndarray]] = None
+    vjp_rule: Optional[Callable] = None
     linear: bool = False
-    elementwise: bool = True
-    uses_n: bool = True        # does vjp read n (not just a)?
+    uses_n: bool = True
     f_into: Optional[Callable] = None
-    vjp_into: Optional[Callable] = None
+
+    @property
+    def elementwise(self) -> bool:
+        return self.vjp_rule is None
+
+    def vjp(self, n, a, g):
+        if self.vjp_rule is not None:
+            return self.vjp_rule(n, a, g)
+        return g if self.linear else g * self.deriv(n, a)
+
+    def vjp_to(self, n, a, g, out):
+        if self.linear:
+            out[...] = g
+        elif self.vjp_rule is None:
+            np.multiply(g, self.deriv(n, a), out=out)
+        else:
+            out[...] = self.vjp_rule(n, a, g)
 
     def apply_into(self, n, out):
         if self.f_into is None:
@@ -68,45 +86,13 @@ class Transfer:
         """The in-place rule itself (no method layer: stepped loops call it T times)."""
         return self.f_into if self.f_into is not None else self.apply_into
 
-    def vjp_into_fn(self):
-        return self.vjp_into if self.vjp_into is not None else self.vjp_to
-
-    def vjp_to(self, n, a, g, out):
-        if self.vjp_into is None:
-            out[...] = self.vjp(n, a, g)
-        else:
-            self.vjp_into(n, a, g, out)
-
 
 def _sigmoid(n):
     return _expit(n)
 
 
-_sigmoid_into = _expit      # a ufunc: f(n, out) writes in place
-
-
-def _tanh_vjp_into(n, a, g, out):
-    np.multiply(a, a, out=out)
-    np.subtract(1.0, out, out=out)
-    out *= g
-
-
-def _sigmoid_vjp_into(n, a, g, out):
-    np.subtract(1.0, a, out=out)
-    out *= a
-    out *= g
-
-
 def _copy_into(n, out):
     out[...] = n
-
-
-def _linear_vjp_into(n, a, g, out):
-    out[...] = g
-
-
-def _no_op(*args):
-    pass
 
 
 def _softmax(n):
@@ -115,24 +101,22 @@ def _softmax(n):
 
 
 TRANSFERS: Dict[str, Transfer] = {
-    "linear": Transfer(lambda n: n, lambda n, a, g: g, linear=True, uses_n=False,
-                       f_into=_copy_into, vjp_into=_linear_vjp_into),
-    "tanh": Transfer(np.tanh, lambda n, a, g: g * (1.0 - a * a), uses_n=False,
-                     f_into=np.tanh, vjp_into=_tanh_vjp_into),
-    "sigmoid": Transfer(_sigmoid, lambda n, a, g: g * (a * (1.0 - a)), uses_n=False,
-                        f_into=_sigmoid_into, vjp_into=_sigmoid_vjp_into),
-    "relu": Transfer(lambda n: np.maximum(n, 0.0), lambda n, a, g: g * (n > 0)),
-    "softplus": Transfer(lambda n: np.logaddexp(0.0, n), lambda n, a, g: g * _sigmoid(n)),
+    "linear": Transfer(lambda n: n, lambda n, a: np.ones_like(a), linear=True, uses_n=False,
+                       f_into=_copy_into),
+    "tanh": Transfer(np.tanh, lambda n, a: 1.0 - a * a, uses_n=False, f_into=np.tanh),
+    "sigmoid": Transfer(_sigmoid, lambda n, a: a * (1.0 - a), uses_n=False, f_into=_expit),
+    "relu": Transfer(lambda n: np.maximum(n, 0.0), lambda n, a: (n > 0).astype(float)),
+    "softplus": Transfer(lambda n: np.logaddexp(0.0, n), lambda n, a: _sigmoid(n)),
     "satlin": Transfer(lambda n: np.clip(n, 0.0, 1.0),
-                       lambda n, a, g: g * ((n > 0) & (n < 1))),
+                       lambda n, a: ((n > 0) & (n < 1)).astype(float)),
     "satlins": Transfer(lambda n: np.clip(n, -1.0, 1.0),
-                        lambda n, a, g: g * ((n > -1) & (n < 1))),
+                        lambda n, a: ((n > -1) & (n < 1)).astype(float)),
     # Step functions: derivative zero almost everywhere (gradient methods cannot train them).
-    "hardlim": Transfer(lambda n: (n >= 0).astype(float), lambda n, a, g: g * 0.0),
-    "hardlims": Transfer(lambda n: np.where(n >= 0, 1.0, -1.0), lambda n, a, g: g * 0.0),
-    "softmax": Transfer(_softmax,
-                        lambda n, a, g: a * (g - (g * a).sum(axis=-1, keepdims=True)),
-                        elementwise=False),
+    "hardlim": Transfer(lambda n: (n >= 0).astype(float), lambda n, a: np.zeros_like(a)),
+    "hardlims": Transfer(lambda n: np.where(n >= 0, 1.0, -1.0),
+                         lambda n, a: np.zeros_like(a)),
+    "softmax": Transfer(_softmax, vjp_rule=lambda n, a, g: a * (g - (g * a).sum(
+        axis=-1, keepdims=True)), uses_n=False),
 }
 
 #: MATLAB names accepted in specs.
@@ -310,12 +294,7 @@ class LayerKind:
         return a, (n, a)
 
     def delta(self, P, c, G):
-        if self.transfer.vjp_into is None:
-            return self.transfer.vjp(c[0], c[1], G)
-        # G carries the same trailing axes as a, plus RTRL's leading direction axis.
-        out = np.empty(G.shape if G.ndim >= c[1].ndim else c[1].shape)
-        self.transfer.vjp_into(c[0], c[1], G, out)
-        return out
+        return self.transfer.vjp(c[0], c[1], G)
 
     # -- stepped fast path ---------------------------------------------------------
     # The same rules as step/delta/vjp_input, bound once per sweep into closures over
@@ -435,52 +414,74 @@ class LayerKind:
         views) and hands dF/dX_l(t) to ``sink(t, gX)`` for each (l, sink) in ``inside``."""
         if self.prod:
             return self._compile_prod_backward(P, c, G, D, inside)
-        n_all, a_all = c[0], c[1]
         sinks = []
         for l, sink in inside:
             link = self.links[l]
             W = P[link.block] if link.block else link.k
-            if link.weight == "full":
-                sinks.append((sink, W, None))
-            else:
-                sinks.append((sink, W, WEIGHTS[link.weight].vjp_x))
+            sinks.append((sink, W, None if link.weight == "full"
+                          else WEIGHTS[link.weight].vjp_x))
+        delta = self._stepped_delta(c, G, D)
+        if len(sinks) == 1 and sinks[0][2] is None and hasattr(sinks[0][0], "off"):
+            # The common recurrent layer: its only stepped link is one full tap.
+            sink, W = sinks[0][0], sinks[0][1]
+            first = max(sink.first, 0)
+            # The sink's target rows for b >= first, as views made once.
+            targets = [None] * first + list(sink.buf[sink.off + first:sink.off + len(D)])
 
-        vjp_to = self.transfer.vjp_into_fn()
-        if np.may_share_memory(D, G):
-            vjp_to = _no_op     # a linear layer's δ is its adjoint: the engine aliased them
-        if D[0].flags.c_contiguous:
-            if len(sinks) == 1 and sinks[0][2] is None and hasattr(sinks[0][0], "off"):
-                # The common recurrent layer: its only stepped link is one full tap.
-                sink, W = sinks[0][0], sinks[0][1]
-                first = max(sink.first, 0)
-                # Per-step views made once; the sink's target rows for b >= first.
-                Ds, ns, as_, Gs = list(D), list(n_all), list(a_all), list(G)
-                targets = [None] * first + list(sink.buf[sink.off + first:sink.off + len(D)])
+            def run_one(t):
+                d = delta(t)
+                if t >= first:
+                    targets[t] += d @ W
+            return run_one
 
-                def run_one(t):
-                    d = Ds[t]
-                    vjp_to(ns[t], as_[t], Gs[t], d)
-                    if t >= first:
-                        targets[t] += d @ W
-                return run_one
-
-            def run(t):
-                d = D[t]
-                vjp_to(n_all[t], a_all[t], G[t], d)
-                for sink, W, vjp in sinks:
-                    sink(t, d @ W if vjp is None else vjp(W, d))
-            return run
-        # D is a strided view (the engine lays fused nodes' deltas side by side): ufuncs
-        # writing through strides are slow on small rows, so work in a contiguous scratch.
-        scratch = np.empty(D.shape[1:])
-
-        def run_strided(t):
-            vjp_to(n_all[t], a_all[t], G[t], scratch)
-            D[t] = scratch
+        def run(t):
+            d = delta(t)
             for sink, W, vjp in sinks:
-                sink(t, scratch @ W if vjp is None else vjp(W, scratch))
-        return run_strided
+                sink(t, d @ W if vjp is None else vjp(W, d))
+        return run
 
+    def _stepped_delta(self, c, G, D):
+        """delta(t): writes δ(t) into D[t] and returns it as a contiguous (Q, S) array.
+
+        An elementwise transfer's derivative f'(n) is formed for all T at once before the
+        sweep, so a step costs one multiply. D may be the adjoint buffer itself (a linear
+        layer: ``delta_is_adjoint``) or a strided view (fused nodes' deltas side by side,
+        then a contiguous scratch does the work).
+        """
+        n_all, a_all = c[0], c[1]
+        Ds, Gs = list(D), list(G)
+        tr = self.transfer
+        if np.may_share_memory(D, G):
+            return Ds.__getitem__
+        strided = not D[0].flags.c_contiguous
+        scratch = np.empty(D.shape[1:]) if strided else None
+        if tr.linear:
+            def copy(t):
+                d = Ds[t]
+                d[...] = Gs[t]
+                return Gs[t] if strided else d
+            return copy
+        if tr.elementwise:
+            fps = list(tr.deriv(n_all, a_all))
+            if not strided:
+                def mul(t):
+                    d = Ds[t]
+                    np.multiply(Gs[t], fps[t], out=d)
+                    return d
+                return mul
+
+            def mul_strided(t):
+                np.multiply(Gs[t], fps[t], out=scratch)
+                Ds[t][...] = scratch
+                return scratch
+            return mul_strided
+        ns, as_ = list(n_all), list(a_all)
+
+        def rule(t):
+            d = tr.vjp(ns[t], as_[t], Gs[t])
+            Ds[t][...] = d
+            return d
+        return rule
 
     def _dz(self, P, c, d, l):
         """dF/dz_l from dF/dn = d."""
@@ -532,22 +533,18 @@ class LayerKind:
         return run, (n_all, a_out) + tuple(zs[l] for l in range(len(self.links)))
 
     def _compile_prod_backward(self, P, c, G, D, inside):
-        n_all, a_all = c[0], c[1]
         zs = c[2:]
         b = P[self.bias] if self.bias else None
-        vjp_to = self.transfer.vjp_into_fn()
-        if np.may_share_memory(D, G):
-            vjp_to = _no_op     # a linear layer's δ is its adjoint: the engine aliased them
+        delta = self._stepped_delta(c, G, D)
         sinks = []
         for l, sink in inside:
             link = self.links[l]
             W = P[link.block] if link.block else link.k
-            others = [zs[j] for j in range(len(self.links)) if j != l]
+            others = [list(zs[j]) for j in range(len(self.links)) if j != l]
             sinks.append((sink, W, WEIGHTS[link.weight].vjp_x, others))
 
         def run(t):
-            d = D[t]
-            vjp_to(n_all[t], a_all[t], G[t], d)
+            d = delta(t)
             for sink, W, vjp, others in sinks:
                 dz = d * b if b is not None else d
                 for z in others:
