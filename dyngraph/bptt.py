@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Dict, Mapping, Optional, Tuple
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from .plan import Plan
 from .simulate import Trace, fused_groups, taps
@@ -150,6 +151,23 @@ def _sink(plan, G, link, tmin, t0):
         # For closures that inline the add: buffer, offset, and the first active b.
         sink.buf, sink.off, sink.first = gs, off, lo - t0 + d
         return sink
+
+    delays = link.delays
+    step = delays[1] - delays[0]
+    if tmin is None and all(b - a == step for a, b in zip(delays, delays[1:])):
+        # Evenly spaced taps, nothing truncated: the k target rows of step b are one
+        # strided, writable view of the buffer (distinct rows within a step).
+        s0, s1, s2 = gs.strides
+        B = gs.shape[0] - L
+        view = as_strided(gs[L - delays[0] + t0:], shape=(B - t0, gs.shape[1], len(delays),
+                                                          n),
+                          strides=(s0, s1, -step * s0, s2))
+        rows = list(view)
+        Q = gs.shape[1]
+
+        def sink_strided(b, g):
+            rows[b] += g.reshape(Q, len(delays), n)
+        return sink_strided
 
     def sink_many(b, g):
         for j, d in enumerate(link.delays):

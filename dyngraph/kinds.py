@@ -338,21 +338,29 @@ class LayerKind:
         first, rest = terms[0], terms[1:]
         hoisted = bool(H)
         single = inside[0][1] if len(inside) == 1 and not fused else None
-        if (hoisted and single is not None and getattr(single, "off", None) is not None
-                and self.links[inside[0][0]].weight == "full"):
-            # The common recurrent layer, n(t) = H(t) + W s(t - d): three numpy calls on
-            # per-step views made once (a list index is cheaper than an array index). When
-            # the derivative rule reads only a, n is computed in a's own place.
+        if single is not None and self.links[inside[0][0]].weight == "full":
+            # The common recurrent layer, n(t) = H(t) + W s(t - d) (H hoisted, or the bias,
+            # or nothing): three numpy calls on per-step views made once (a list index is
+            # cheaper than an array index). When the derivative rule reads only a, n is
+            # computed in a's own place.
             WT = np.ascontiguousarray(P[self.links[inside[0][0]].block].T)
             if not self.transfer.uses_n:
                 n_all = a_out
-            src = list(single.buf[single.off:single.off + T])
-            ns, bs, outs = list(n_all), list(base), list(a_out)
+            if getattr(single, "off", None) is not None:
+                src = list(single.buf[single.off:single.off + T]).__getitem__
+            else:
+                src = single
+            ns, outs = list(n_all), list(a_out)
+            bs = list(base) if hoisted else None
+            b = None if hoisted else base
 
             def run_one(t):
                 n = ns[t]
-                np.matmul(src[t], WT, out=n)
-                n += bs[t]
+                np.matmul(src(t), WT, out=n)
+                if bs is not None:
+                    n += bs[t]
+                elif b is not None:
+                    n += b
                 if f_into is not None:
                     f_into(n, outs[t])
             return run_one, (n_all, a_out)
