@@ -188,14 +188,15 @@ def _forward_recurrent(plan, P, A, caches, comp, T):
             fused[v][l] = z[:, lo:lo + W.shape[0]]
             lo += W.shape[0]
         prefetch.append((A[s], plan.nodes[s].lookback - d, WT, z))
+    pre = _hoisted_groups(plan, P, A, comp, T)
     runs = []
     for name in comp.nodes:
         node = plan.nodes[name]
         kind = node.kind
         inside = comp.inside[name]
-        outside = {l: taps(plan, A, link, 0, T) for l, link in enumerate(node.links)
-                   if l not in inside}
-        H = kind.hoist(P, outside)
+        outside = {l: pre[name][l] if l in pre[name] else taps(plan, A, link, 0, T)
+                   for l, link in enumerate(node.links) if l not in inside}
+        H = kind.hoist(P, outside, pre=frozenset(pre[name]))
         compiled = None
         if hasattr(kind, "compile_step"):
             readers = [(l, tap_reader(plan, A, kind.links[l], T)) for l in inside
@@ -214,6 +215,37 @@ def _forward_recurrent(plan, P, A, caches, comp, T):
             np.matmul(rows[t], WT, out=z)
         for run in runs:
             run(t)
+
+
+def _hoisted_groups(plan, P, A, comp, T):
+    """Links from outside a recurrent component that several of its nodes read from the
+    same source with the same delays (full weights, sum nets — the gates of an LSTM reading
+    x): one matmul over all T·Q rows serves them all.
+
+    Returns {node: {link index: z (T, Q, S) view}} — the links' contributions, computed.
+    """
+    groups = {}
+    for v in comp.nodes:
+        kind = plan.nodes[v].kind
+        fusable = getattr(kind, "fusable", lambda: ())()
+        for l in fusable:
+            if l not in comp.inside[v]:
+                link = kind.links[l]
+                groups.setdefault((link.source, link.delays), []).append((v, l))
+    out = {v: {} for v in comp.nodes}
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        v0, l0 = members[0]
+        X = taps(plan, A, plan.nodes[v0].kind.links[l0], 0, T)
+        Ws = [P[plan.nodes[v].kind.links[l].block] for v, l in members]
+        Z = X.reshape(-1, X.shape[-1]) @ np.concatenate(Ws, axis=0).T
+        Z = Z.reshape(X.shape[:-1] + (Z.shape[-1],))
+        lo = 0
+        for (v, l), W in zip(members, Ws):
+            out[v][l] = Z[..., lo:lo + W.shape[0]]
+            lo += W.shape[0]
+    return out
 
 
 def _generic_step(plan, P, A, node, H, inside, T):
