@@ -103,15 +103,21 @@ class _Sweep:
             route.append((v, node.kind, diag, links))
         return route
 
-    def block(self, prog: _Program, trace: Trace, t0: int, t1: int, clock: int, X_all=None):
+    def block(self, prog: _Program, trace: Trace, t0: int, t1: int, clock: int, X_all=None,
+              out=None):
         """S_head over local steps [t0, t1) of ``trace``: (B, Q, n_u, P). ``clock`` is the
         global time of local step 0 (online use); ``X_all`` optional precomputed taps
-        {node: {link: (T, Q, k*n)}} of the whole trace."""
+        {node: {link: (T, Q, k*n)}} of the whole trace; ``out`` a (Q, n_u, P) array to
+        accumulate into (its ring-buffer slot, B = 1)."""
         plan, P = self.plan, self.P
         u = prog.head
         R = plan.nodes[u].size
         B, Q = t1 - t0, trace.Q
-        J = np.zeros((B, Q, R, plan.n_params))
+        if out is None:
+            J = np.zeros((B, Q, R, plan.n_params))
+        else:
+            out.fill(0.0)
+            J = out[None]
         G = {u: self._seed(R, B, Q)}
         if prog not in self._route_cache:
             self._route_cache[prog] = self._routes(prog)
@@ -170,10 +176,9 @@ class _Sweep:
                  for prog in self.progs for v in prog.visit}
         for t in range(trace.T):
             for prog in self.progs:
-                S = self.block(prog, trace, t, t + 1, clock, X_all)
                 u = prog.head
-                if u in plan.states:
-                    self.hist[u][(clock + t) % self.depth[u]] = S[0]
+                slot = self.hist[u][(clock + t) % self.depth[u]] if u in plan.states else None
+                S = self.block(prog, trace, t, t + 1, clock, X_all, out=slot)
                 if u in outputs:
                     consume(u, t, t + 1, S)
 
