@@ -10,7 +10,8 @@ from typing import Dict, Mapping
 
 import numpy as np
 
-__all__ = ["DataError", "Form", "to_internal", "from_internal"]
+__all__ = ["DataError", "Form", "to_internal", "from_internal", "weights_to_internal",
+           "initial_to_internal"]
 
 
 class DataError(ValueError):
@@ -110,4 +111,76 @@ def from_internal(arrays: Mapping[str, np.ndarray], form: Form):
         out[n] = np.ascontiguousarray(a)
     if form.bare and len(out) == 1:
         return next(iter(out.values()))
+    return out
+
+
+def weights_to_internal(weights, outputs: Mapping[str, int], T: int, Q: int):
+    """User error weights -> {output: weights}: a scalar and a (T,) per-step array pass as
+    they are; a target-shaped (T, n) or (Q, T, n) array becomes (T, 1 or Q, n)."""
+    if weights is None:
+        return None
+    if not isinstance(weights, Mapping):
+        if len(outputs) != 1:
+            raise DataError("weights: the net has several outputs; pass a dict by name")
+        weights = {next(iter(outputs)): weights}
+    out = {}
+    for name, w in weights.items():
+        if name not in outputs:
+            raise DataError(f"weights: unknown output '{name}' (outputs: "
+                            f"{', '.join(outputs)})")
+        w = np.asarray(w, dtype=float)
+        n = outputs[name]
+        if w.ndim == 2:
+            w = w[:, None, :]
+        elif w.ndim == 3:
+            w = w.transpose(1, 0, 2)
+        if w.ndim > 1 and w.shape not in ((T, 1, n), (T, Q, n)):
+            raise DataError(f"weights '{name}': expected a scalar, (T,), (T, {n}) or "
+                            f"(Q, T, {n}) with T={T}, Q={Q}")
+        if w.ndim == 1 and w.shape != (T,):
+            raise DataError(f"weights '{name}': a 1-D weight array needs T={T} elements, "
+                            f"got {w.shape[0]}")
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise DataError(f"weights '{name}': must be finite and non-negative")
+        out[name] = w
+    return out
+
+
+def initial_to_internal(initial, nodes, Q: int):
+    """User initial conditions -> {name: (L, Q, n)}.
+
+    Parameters
+    ----------
+    initial : dict node name -> past values (L, n), (Q, L, n), or (L,) when n = 1 — the
+              node's last L values, oldest first (the layout ``simulate`` returns as state)
+    nodes : the plan's nodes (name -> NodePlan with ``lookback`` L and ``size`` n)
+    """
+    if initial is None:
+        return None
+    if not isinstance(initial, Mapping):
+        raise DataError("initial: expected a dict node name -> past values (the state "
+                        f"returned by simulate(..., return_state=True)), got "
+                        f"{type(initial).__name__}")
+    out = {}
+    for name, value in initial.items():
+        if name not in nodes:
+            raise DataError(f"initial: unknown node '{name}'")
+        L, n = nodes[name].lookback, nodes[name].size
+        if L == 0:
+            raise DataError(f"initial: '{name}' is never read with a delay; it has no "
+                            f"past to set")
+        try:
+            a = np.asarray(value, dtype=float)
+        except (TypeError, ValueError) as err:
+            raise DataError(f"initial '{name}' is not numeric: {err}") from None
+        if a.ndim == 1 and n == 1:
+            a = a[:, None]
+        if a.ndim == 2:
+            a = np.broadcast_to(a[None], (Q,) + a.shape)
+        if a.shape != (Q, L, n):
+            raise DataError(f"initial '{name}': expected ({L}, {n}) or ({Q}, {L}, {n}) "
+                            f"(the last {L} past values, oldest first), got {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise DataError(f"initial '{name}' has NaN or inf")
+        out[name] = a.transpose(1, 0, 2)
     return out

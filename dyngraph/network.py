@@ -12,7 +12,8 @@ import numpy as np
 from . import bptt as _bptt
 from . import rtrl as _rtrl
 from . import scaling as _scaling
-from .data import DataError, from_internal, to_internal
+from .data import (DataError, from_internal, initial_to_internal, to_internal,
+                   weights_to_internal)
 from .graph import build_graph
 from .losses import error_vector, loss_and_adjoint
 from .plan import make_plan
@@ -166,65 +167,11 @@ class Net:
         return Y
 
     def _weights(self, weights, T, Q):
-        """User error weights -> internal layout: a scalar and a (T,) per-step array pass
-        as they are; a target-shaped (T, n) or (Q, T, n) array is made (T, Q, n)."""
-        if weights is None:
-            return None
-        if not isinstance(weights, Mapping):
-            if len(self.outputs) != 1:
-                raise DataError("weights: the net has several outputs; pass a dict by name")
-            weights = {next(iter(self.outputs)): weights}
-        out = {}
-        for name, w in weights.items():
-            if name not in self.outputs:
-                raise DataError(f"weights: unknown output '{name}' (outputs: "
-                                f"{', '.join(self.outputs)})")
-            w = np.asarray(w, dtype=float)
-            n = self.outputs[name]
-            if w.ndim == 2:
-                w = w[:, None, :]
-            elif w.ndim == 3:
-                w = w.transpose(1, 0, 2)
-            if w.ndim > 1 and w.shape not in ((T, 1, n), (T, Q, n)):
-                raise DataError(f"weights '{name}': expected a scalar, (T,), (T, {n}) or "
-                                f"(Q, T, {n}) with T={T}, Q={Q}")
-            if w.ndim == 1 and w.shape != (T,):
-                raise DataError(f"weights '{name}': a 1-D weight array needs T={T} elements, "
-                                f"got {w.shape[0]}")
-            if not np.all(np.isfinite(w)) or np.any(w < 0):
-                raise DataError(f"weights '{name}': must be finite and non-negative")
-            out[name] = w
-        return out
+        return weights_to_internal(weights, self.outputs, T, Q)
 
     def _initial(self, initial, Q):
-        """User initial conditions -> {name: (L, Q, n)}; (L, n), (Q, L, n) or (L,) accepted."""
-        if initial is None:
-            return None
-        if not isinstance(initial, Mapping):
-            raise DataError("initial: expected a dict node name -> past values (the state "
-                            f"returned by simulate(..., return_state=True)), got "
-                            f"{type(initial).__name__}")
-        out = {}
-        for name, value in initial.items():
-            if name not in self.plan.nodes:
-                raise DataError(f"initial: unknown node '{name}'")
-            node = self.plan.nodes[name]
-            L, n = node.lookback, node.size
-            if L == 0:
-                raise DataError(f"initial: '{name}' is never read with a delay; it has no "
-                                f"past to set")
-            a = np.asarray(value, dtype=float)
-            if a.ndim == 1 and n == 1:
-                a = a[:, None]
-            if a.ndim == 2:
-                a = np.broadcast_to(a[None], (Q,) + a.shape)
-            if a.shape != (Q, L, n):
-                raise DataError(f"initial '{name}': expected ({L}, {n}) or ({Q}, {L}, {n}) "
-                                f"(the last {L} past values, oldest first), got {a.shape}")
-            if not np.all(np.isfinite(a)):
-                raise DataError(f"initial '{name}' has NaN or inf")
-            out[name] = a.transpose(1, 0, 2)
-        if self.scaling:
+        out = initial_to_internal(initial, self.plan.nodes, Q)
+        if out and self.scaling:
             out = _scaling.scale_state(self, self.scaling, out, "in")
         return out
 
