@@ -9,9 +9,12 @@ known total sensitivity:
 
     S_u(t) = ∂ᵉa_u(t)/∂θᵀ + Σ_{x, d} ∂ᵉa_u(t)/∂a_x(t−d)ᵀ · S_x(t−d)
 
-State sensitivities live in ring buffers of depth (lookback + 1), so memory does not grow
-with T. A net with no state node (an FTDNN, a series-parallel NARX) needs no stepping at all:
-its output sensitivities for all T are one static backprop over T·Q rows.
+Neither the explicit part nor the coefficients ∂ᵉa_u(t)/∂a_x(t−d) depend on sensitivities,
+so both are computed by one static backprop over a whole chunk of steps (T·Q rows at once);
+only the recurrence itself steps, one batched matmul per closing tap. State sensitivities
+live in ring buffers of depth (lookback + 1), and chunks are bounded, so memory does not
+grow with T. A net with no state node (an FTDNN, a series-parallel NARX) needs no stepping
+at all.
 """
 from __future__ import annotations
 
@@ -77,12 +80,6 @@ class _Sweep:
             self._seeds[key] = np.broadcast_to(np.eye(R)[:, None, None, :], (R, B, Q, R))
         return self._seeds[key]
 
-    def _sens_at(self, x, t):
-        """S_x at global time t, (1, Q, n, P), or None before the start (zero)."""
-        if t < 0:
-            return None
-        return self.hist[x][t % self.depth[x]][None]
-
     def _routes(self, prog: _Program):
         """Per visited node, what the static backprop does with each tap, resolved once:
         (name, kind, is_head, [(link index, [(source, j, n, delay, closes), ...]), ...])."""
@@ -103,21 +100,21 @@ class _Sweep:
             route.append((v, node.kind, diag, links))
         return route
 
-    def block(self, prog: _Program, trace: Trace, t0: int, t1: int, clock: int, X_all=None,
-              out=None):
-        """S_head over local steps [t0, t1) of ``trace``: (B, Q, n_u, P). ``clock`` is the
-        global time of local step 0 (online use); ``X_all`` optional precomputed taps
-        {node: {link: (T, Q, k*n)}} of the whole trace; ``out`` a (Q, n_u, P) array to
-        accumulate into (its ring-buffer slot, B = 1)."""
+    def static(self, prog: _Program, trace: Trace, t0: int, t1: int, X_all=None):
+        """The part of S_head that needs no sensitivity, over steps [t0, t1) at once.
+
+        Returns
+        -------
+        E : (B, Q, n_u, P) explicit part ∂ᵉa_u(t)/∂θᵀ
+        C : dict (state x, delay d) -> (B, Q, n_u, n_x), the coefficients ∂ᵉa_u(t)/∂a_x(t-d)
+            with which S_head(t) = E(t) + Σ C(t) @ S_x(t - d)
+        """
         plan, P = self.plan, self.P
         u = prog.head
         R = plan.nodes[u].size
         B, Q = t1 - t0, trace.Q
-        if out is None:
-            J = np.zeros((B, Q, R, plan.n_params))
-        else:
-            out.fill(0.0)
-            J = out[None]
+        J = np.zeros((B, Q, R, plan.n_params))
+        C = {}
         G = {u: self._seed(R, B, Q)}
         if prog not in self._route_cache:
             self._route_cache[prog] = self._routes(prog)
@@ -154,33 +151,50 @@ class _Sweep:
                     if not closes:
                         G[s] = G[s] + part if s in G else part
                         continue
-                    if B != 1:
-                        raise AssertionError("state sensitivities are read step by step")
-                    S = self._sens_at(s, clock + t0 - dl)
-                    if S is not None:
-                        J += np.matmul(part.transpose(1, 2, 0, 3), S)
-        return J
+                    coef = part.transpose(1, 2, 0, 3)
+                    C[(s, dl)] = C[(s, dl)] + coef if (s, dl) in C else coef
+        return J, {k: np.ascontiguousarray(v) for k, v in C.items()}
 
     def run(self, trace: Trace, consume, clock: int = 0):
         """Sweep all steps of ``trace``; ``consume(name, t0, t1, S)`` receives each output's
-        sensitivities."""
+        sensitivities (B, Q, n, P).
+
+        The static parts (explicit derivatives and closing coefficients) are computed for a
+        chunk of steps at once; only the recurrence S(t) = E(t) + Σ C(t) S_x(t - d) steps,
+        one matmul per closing tap.
+        """
         plan = self.plan
         outputs = set(plan.outputs)
+        T = trace.T
         if not plan.states:
             for prog in self.progs:
-                consume(prog.head, 0, trace.T, self.block(prog, trace, 0, trace.T, clock))
+                E, _ = self.static(prog, trace, 0, T)
+                consume(prog.head, 0, T, E)
             return
-        # Every step reads the same taps: gather them once for the whole trace.
-        X_all = {v: {l: taps(plan, trace.A, link, 0, trace.T)
+        # Every chunk reads the same taps: gather them once for the whole trace.
+        X_all = {v: {l: taps(plan, trace.A, link, 0, T)
                      for l, link in enumerate(plan.nodes[v].links)}
                  for prog in self.progs for v in prog.visit}
-        for t in range(trace.T):
-            for prog in self.progs:
-                u = prog.head
-                slot = self.hist[u][(clock + t) % self.depth[u]] if u in plan.states else None
-                S = self.block(prog, trace, t, t + 1, clock, X_all, out=slot)
-                if u in outputs:
-                    consume(u, t, t + 1, S)
+        heads = sum(plan.nodes[p.head].size for p in self.progs)
+        K = max(1, min(T, _CHUNK_ELEMENTS // max(1, trace.Q * heads * plan.n_params)))
+        for c0 in range(0, T, K):
+            c1 = min(c0 + K, T)
+            parts = [(prog.head, prog.head in plan.states, prog.head in outputs,
+                      *self.static(prog, trace, c0, c1, X_all)) for prog in self.progs]
+            for t in range(c0, c1):
+                b, now = t - c0, clock + t
+                for u, is_state, is_output, E, C in parts:
+                    S = self.hist[u][now % self.depth[u]] if is_state else np.empty(E.shape[1:])
+                    S[...] = E[b]
+                    for (x, d), coef in C.items():
+                        if now - d >= 0:
+                            S += np.matmul(coef[b], self.hist[x][(now - d) % self.depth[x]])
+                    if is_output:
+                        consume(u, t, t + 1, S[None])
+
+
+#: Chunk of steps whose static RTRL parts are held at once: about 32 MB of float64.
+_CHUNK_ELEMENTS = 4_000_000
 
 
 def gradient(plan: Plan, P, trace: Trace, dA) -> np.ndarray:
