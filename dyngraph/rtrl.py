@@ -105,7 +105,9 @@ class _Sweep:
 
         Returns
         -------
-        E : (B, Q, n_u, P) explicit part ∂ᵉa_u(t)/∂θᵀ
+        E : list of explicit pieces ∂ᵉa_u(t)/∂θᵀ, each (offset, size, m, arr): ``m`` None
+            for a dense piece arr (B, Q, n_u, size); else a row-structured block whose row r
+            of direction r is arr[:, :, r] (B, Q, n_u, m) (the rest is zero)
         C : dict (state x, delay d) -> (B, Q, n_u, n_x), the coefficients ∂ᵉa_u(t)/∂a_x(t-d)
             with which S_head(t) = E(t) + Σ C(t) @ S_x(t - d)
         """
@@ -113,8 +115,7 @@ class _Sweep:
         u = prog.head
         R = plan.nodes[u].size
         B, Q = t1 - t0, trace.Q
-        J = np.zeros((B, Q, R, plan.n_params))
-        C = {}
+        E, C = [], {}
         G = {u: self._seed(R, B, Q)}
         if prog not in self._route_cache:
             self._route_cache[prog] = self._routes(prog)
@@ -131,19 +132,15 @@ class _Sweep:
             if diag is not None:
                 # Seeded with the identity, an elementwise node's δ is diagonal in the
                 # directions: only row r of each row-structured block depends on direction
-                # r. Write those rows in place (a diagonal view) instead of R dense outer
-                # products.
+                # r. Keep just those rows instead of R dense outer products.
                 dvec = np.einsum("rbqr->bqr", d)
                 for name, (arr, m) in diag(P, X, c, dvec, self.learn).items():
-                    off, size = self.offsets[name]
-                    rows = J[..., off:off + size].reshape(B, Q, R, R, m)
-                    np.einsum("bqrrm->bqrm", rows)[...] += arr
+                    E.append(self.offsets[name] + (m, arr))
                 dense = kind.param_jac_rest(P, X, c, d, self.learn)
             else:
                 dense = kind.param_jac(P, X, c, d, self.learn)
             for name, arr in dense.items():
-                off, size = self.offsets[name]
-                J[..., off:off + size] += arr.transpose(1, 2, 0, 3)
+                E.append(self.offsets[name] + (None, arr.transpose(1, 2, 0, 3)))
             for l, many, taps_ in links:
                 gX = kind.vjp_input(P, c, d, l)
                 for s, j, n, dl, closes in taps_:
@@ -153,7 +150,18 @@ class _Sweep:
                         continue
                     coef = part.transpose(1, 2, 0, 3)
                     C[(s, dl)] = C[(s, dl)] + coef if (s, dl) in C else coef
-        return J, {k: np.ascontiguousarray(v) for k, v in C.items()}
+        return E, {k: np.ascontiguousarray(v) for k, v in C.items()}
+
+    @staticmethod
+    def add_explicit(S, E, b):
+        """S (Q, R, P) += the explicit pieces at chunk step b."""
+        Q, R = S.shape[0], S.shape[1]
+        for off, size, m, arr in E:
+            if m is None:
+                S[:, :, off:off + size] += arr[b]
+            else:
+                rows = S[:, :, off:off + size].reshape(Q, R, R, m)
+                np.einsum("qrrm->qrm", rows)[...] += arr[b]
 
     def run(self, trace: Trace, consume, clock: int = 0):
         """Sweep all steps of ``trace``; ``consume(name, t0, t1, S)`` receives each output's
@@ -165,18 +173,21 @@ class _Sweep:
         """
         plan = self.plan
         outputs = set(plan.outputs)
-        T = trace.T
+        T, Q, P = trace.T, trace.Q, plan.n_params
         if not plan.states:
             for prog in self.progs:
                 E, _ = self.static(prog, trace, 0, T)
-                consume(prog.head, 0, T, E)
+                S = np.zeros((T, Q, plan.nodes[prog.head].size, P))
+                self._explicit_all(S, E)
+                consume(prog.head, 0, T, S)
             return
         # Every chunk reads the same taps: gather them once for the whole trace.
         X_all = {v: {l: taps(plan, trace.A, link, 0, T)
                      for l, link in enumerate(plan.nodes[v].links)}
                  for prog in self.progs for v in prog.visit}
         heads = sum(plan.nodes[p.head].size for p in self.progs)
-        K = max(1, min(T, _CHUNK_ELEMENTS // max(1, trace.Q * heads * plan.n_params)))
+        # Static parts are (B, Q, n_u, n_x) coefficients and explicit rows of fan-in width.
+        K = max(1, min(T, _CHUNK_ELEMENTS // (Q * heads * (heads + 64))))
         for c0 in range(0, T, K):
             c1 = min(c0 + K, T)
             parts = [(prog.head, prog.head in plan.states, prog.head in outputs,
@@ -184,13 +195,35 @@ class _Sweep:
             for t in range(c0, c1):
                 b, now = t - c0, clock + t
                 for u, is_state, is_output, E, C in parts:
-                    S = self.hist[u][now % self.depth[u]] if is_state else np.empty(E.shape[1:])
-                    S[...] = E[b]
+                    if is_state:
+                        S = self.hist[u][now % self.depth[u]]
+                    else:
+                        S = np.empty((Q, plan.nodes[u].size, P))
+                    first = True
                     for (x, d), coef in C.items():
                         if now - d >= 0:
-                            S += np.matmul(coef[b], self.hist[x][(now - d) % self.depth[x]])
+                            prev = self.hist[x][(now - d) % self.depth[x]]
+                            if first:
+                                np.matmul(coef[b], prev, out=S)
+                                first = False
+                            else:
+                                S += np.matmul(coef[b], prev)
+                    if first:
+                        S.fill(0.0)
+                    self.add_explicit(S, E, b)
                     if is_output:
                         consume(u, t, t + 1, S[None])
+
+    @staticmethod
+    def _explicit_all(S, E):
+        """S (B, Q, R, P) += every explicit piece, all steps at once."""
+        B, Q, R = S.shape[:3]
+        for off, size, m, arr in E:
+            if m is None:
+                S[..., off:off + size] += arr
+            else:
+                rows = S[..., off:off + size].reshape(B, Q, R, R, m)
+                np.einsum("bqrrm->bqrm", rows)[...] += arr
 
 
 #: Chunk of steps whose static RTRL parts are held at once: about 32 MB of float64.
