@@ -72,6 +72,7 @@ class _Sweep:
                      for x in plan.states}
         self._seeds = {}
         self._route_cache = {}
+        self._views, self._out = {}, {}
 
     def _seed(self, R, B, Q):
         """The identity seed of R directions, (R, B, Q, R), cached (read-only)."""
@@ -153,15 +154,17 @@ class _Sweep:
         return E, {k: np.ascontiguousarray(v) for k, v in C.items()}
 
     @staticmethod
-    def add_explicit(S, E, b):
-        """S (Q, R, P) += the explicit pieces at chunk step b."""
+    def explicit_views(S, E):
+        """Where each explicit piece lands in S (Q, R, P): writable views, made once per
+        buffer (the pieces' layout is the same in every chunk)."""
         Q, R = S.shape[0], S.shape[1]
+        views = []
         for off, size, m, arr in E:
             if m is None:
-                S[:, :, off:off + size] += arr[b]
+                views.append(S[:, :, off:off + size])
             else:
-                rows = S[:, :, off:off + size].reshape(Q, R, R, m)
-                np.einsum("qrrm->qrm", rows)[...] += arr[b]
+                views.append(np.einsum("qrrm->qrm", S[:, :, off:off + size].reshape(Q, R, R, m)))
+        return views
 
     def run(self, trace: Trace, consume, clock: int = 0):
         """Sweep all steps of ``trace``; ``consume(name, t0, t1, S)`` receives each output's
@@ -195,10 +198,8 @@ class _Sweep:
             for t in range(c0, c1):
                 b, now = t - c0, clock + t
                 for u, is_state, is_output, E, C in parts:
-                    if is_state:
-                        S = self.hist[u][now % self.depth[u]]
-                    else:
-                        S = np.empty((Q, plan.nodes[u].size, P))
+                    k = now % self.depth[u] if is_state else 0
+                    S = self.hist[u][k] if is_state else self.out_buffer(u, Q)
                     first = True
                     for (x, d), coef in C.items():
                         if now - d >= 0:
@@ -210,9 +211,20 @@ class _Sweep:
                                 S += np.matmul(coef[b], prev)
                     if first:
                         S.fill(0.0)
-                    self.add_explicit(S, E, b)
+                    key = (u, k)
+                    if key not in self._views:
+                        self._views[key] = self.explicit_views(S, E)
+                    for view, piece in zip(self._views[key], E):
+                        view += piece[3][b]
                     if is_output:
                         consume(u, t, t + 1, S[None])
+
+    def out_buffer(self, u, Q):
+        """The one (Q, n_u, P) buffer an output head that is not a state is computed in
+        (each step's value is consumed before the next)."""
+        if u not in self._out:
+            self._out[u] = np.zeros((Q, self.plan.nodes[u].size, self.plan.n_params))
+        return self._out[u]
 
     @staticmethod
     def _explicit_all(S, E):
