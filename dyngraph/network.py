@@ -273,8 +273,14 @@ class Net:
         e : (N,) array
         J : (N, n_params) array
         """
+        if method not in ("rtrl", "bptt"):
+            raise ValueError(f"method must be 'rtrl' or 'bptt', got '{method}'")
         X, Yt, init, form, weights = self._prepare(inputs, targets, initial, weights)
-        trace = forward(self.plan, self._values, X, init)
+        return self._jacobian_of(forward(self.plan, self._values, X, init), Yt, weights,
+                                 method)
+
+    def _jacobian_of(self, trace, Yt, weights, method="rtrl"):
+        """e, J of a forward trace against internal targets (see :meth:`jacobian`)."""
         Y = {o: trace.output(self.plan, o) for o in self.outputs}
         e, masks, scales = error_vector(Y, Yt, weights)
         if method == "rtrl":
@@ -285,8 +291,6 @@ class Net:
                 rows.append(-(s * scales[o][..., None])[masks[o]])
             J = np.concatenate(rows) if rows else np.zeros((0, self.n_params))
             return e, J
-        if method != "bptt":
-            raise ValueError(f"method must be 'rtrl' or 'bptt', got '{method}'")
         rows = []
         T, Q = trace.T, trace.Q
         for o, n in self.outputs.items():

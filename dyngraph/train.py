@@ -41,6 +41,7 @@ from . import scaling as _scaling
 from .data import DataError, to_internal
 from .divide import block_ranges, mask_targets
 from .losses import LOSSES, loss_and_adjoint
+from .simulate import forward
 
 __all__ = ["train", "TrainResult", "METHODS"]
 
@@ -125,6 +126,8 @@ class _Problem:
             raise DataError("train: the training targets are all NaN; nothing to fit")
         self.loss_scale = 1.0 / count if loss == "mse" else 1.0
         self._cache: Dict[bytes, Dict[str, float]] = {}
+        self._prepared = None     # the training data in the engines' layout
+        self._last = None         # (theta bytes, forward trace) of the last training pass
 
     def _set(self, theta):
         self.net.params = theta
@@ -135,11 +138,35 @@ class _Problem:
             return self.net.gradient(self.X, self.Yt, method="bptt", loss=self.loss,
                                      weights=self.W, initial=self.initial, truncate=truncate)
 
-    def errors_jacobian(self, theta):
+    def _trace(self, theta):
+        """The forward trace at theta on the training data. The last one is kept: LM's
+        accepted trial step is the next epoch's Jacobian point, so its forward pass is
+        reused rather than run again."""
+        key = np.asarray(theta).tobytes()
+        if self._last is not None and self._last[0] == key:
+            return self._last[1]
         self._set(theta)
+        if self._prepared is None:
+            self._prepared = self.net._prepare(self.X, self.Yt, self.initial, self.W)
+        X, _, init, _, _ = self._prepared
         with np.errstate(all="ignore"):
-            return self.net.jacobian(self.X, self.Yt, method="rtrl", weights=self.W,
-                                     initial=self.initial)
+            trace = forward(self.net.plan, self.net._values, X, init)
+        self._last = (key, trace)
+        return trace
+
+    def errors_jacobian(self, theta):
+        trace = self._trace(theta)
+        self._set(theta)
+        _, Yt, _, _, W = self._prepared
+        with np.errstate(all="ignore"):
+            return self.net._jacobian_of(trace, Yt, W, "rtrl")
+
+    def _train_loss_of(self, theta) -> float:
+        trace = self._trace(theta)
+        _, Yt, _, _, W = self._prepared
+        Y = {o: trace.output(self.net.plan, o) for o in Yt}
+        with np.errstate(all="ignore"):
+            return loss_and_adjoint(Y, Yt, self.loss, W)[0]
 
     def _loss(self, Y, Yt, W) -> float:
         T = {k: v.transpose(1, 0, 2) for k, v in Yt.items()}
@@ -183,8 +210,7 @@ class _Problem:
         shared = any(s[0] is None for s in self.sets.values())
         if shared:             # the same forward pass gives the validation loss for free
             return self.losses(theta)["loss"]
-        self._set(theta)
-        value = self._loss(self._simulate(self.X, self.initial), self.Yt, self.W)
+        value = self._train_loss_of(theta)
         self._cache[key] = {"loss": value}
         return value
 
