@@ -90,7 +90,8 @@ class Adjoints(dict):
 
     def buffer(self, name):
         if name not in self:
-            self[name] = np.zeros_like(self.trace.A[name])
+            # np.zeros, not zeros_like: calloc hands back already-zero pages for free.
+            self[name] = np.zeros(self.trace.A[name].shape)
         return self[name]
 
     def add(self, name, d, g, t0, t1, tmin=None):

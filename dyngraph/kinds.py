@@ -65,7 +65,13 @@ class Transfer:
     def vjp(self, n, a, g):
         if self.vjp_rule is not None:
             return self.vjp_rule(n, a, g)
-        return g if self.linear else g * self.deriv(n, a)
+        if self.linear:
+            return g
+        d = self.deriv(n, a)            # a fresh array: scale it in place when g fits it
+        if d.shape == g.shape:
+            d *= g
+            return d
+        return g * d
 
     def vjp_to(self, n, a, g, out):
         if self.linear:
@@ -101,6 +107,18 @@ def _sigmoid_into(n, out):
     out += 0.5
 
 
+def _one_minus_square(a):
+    d = a * a                         # one temporary, reused in place
+    np.subtract(1.0, d, out=d)
+    return d
+
+
+def _sigmoid_deriv(a):
+    d = 1.0 - a
+    d *= a
+    return d
+
+
 def _copy_into(n, out):
     out[...] = n
 
@@ -113,8 +131,9 @@ def _softmax(n):
 TRANSFERS: Dict[str, Transfer] = {
     "linear": Transfer(lambda n: n, lambda n, a: np.ones_like(a), linear=True, uses_n=False,
                        f_into=_copy_into),
-    "tanh": Transfer(np.tanh, lambda n, a: 1.0 - a * a, uses_n=False, f_into=np.tanh),
-    "sigmoid": Transfer(_sigmoid, lambda n, a: a * (1.0 - a), uses_n=False,
+    "tanh": Transfer(np.tanh, lambda n, a: _one_minus_square(a), uses_n=False,
+                     f_into=np.tanh),
+    "sigmoid": Transfer(_sigmoid, lambda n, a: _sigmoid_deriv(a), uses_n=False,
                         f_into=_sigmoid_into),
     "relu": Transfer(lambda n: np.maximum(n, 0.0), lambda n, a: (n > 0).astype(float)),
     "softplus": Transfer(lambda n: np.logaddexp(0.0, n), lambda n, a: _sigmoid(n)),
