@@ -193,8 +193,18 @@ class _Sweep:
         K = max(1, min(T, _CHUNK_ELEMENTS // (Q * heads * (heads + 64))))
         for c0 in range(0, T, K):
             c1 = min(c0 + K, T)
-            parts = [(prog.head, prog.head in plan.states, prog.head in outputs,
-                      *self.static(prog, trace, c0, c1, X_all)) for prog in self.progs]
+            parts = []
+            for prog in self.progs:
+                E, C = self.static(prog, trace, c0, c1, X_all)
+                R = plan.nodes[prog.head].size
+                if Q * R * P < _DENSE_ELEMENTS * len(E):
+                    # Small heads: one dense explicit array per chunk, one add per step,
+                    # beats a scattered add per parameter block.
+                    dense = np.zeros((c1 - c0, Q, R, P))
+                    self._explicit_all(dense, E)
+                    E = [(0, P, None, dense)]
+                parts.append((prog.head, prog.head in plan.states, prog.head in outputs,
+                              E, C))
             for t in range(c0, c1):
                 b, now = t - c0, clock + t
                 for u, is_state, is_output, E, C in parts:
@@ -211,7 +221,7 @@ class _Sweep:
                                 S += np.matmul(coef[b], prev)
                     if first:
                         S.fill(0.0)
-                    key = (u, k)
+                    key = (u, k, len(E))
                     if key not in self._views:
                         self._views[key] = self.explicit_views(S, E)
                     for view, piece in zip(self._views[key], E):
@@ -240,6 +250,9 @@ class _Sweep:
 
 #: Chunk of steps whose static RTRL parts are held at once: about 32 MB of float64.
 _CHUNK_ELEMENTS = 4_000_000
+#: A head's explicit part is made dense when it has fewer elements than this many per
+#: parameter block: below it, one numpy call costs more than the elements it touches.
+_DENSE_ELEMENTS = 2_000
 
 
 def gradient(plan: Plan, P, trace: Trace, dA) -> np.ndarray:
