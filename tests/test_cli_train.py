@@ -1,0 +1,79 @@
+"""CLI train / simulate / plot on a saved model, in a temporary directory."""
+import os
+
+import numpy as np
+import pytest
+
+import dyngraph as dg
+from dyngraph.cli import main
+
+SPECS = os.path.join(os.path.dirname(__file__), os.pardir, "specs")
+
+
+def plant(u):
+    y = np.zeros_like(u)
+    for t in range(1, len(u)):
+        y[t] = 0.6 * y[t - 1] / (1 + y[t - 1] ** 2) + 0.4 * np.tanh(u[t - 1])
+    return y
+
+
+@pytest.fixture
+def record(tmp_path):
+    u = np.random.default_rng(0).uniform(-1, 1, 150)
+    path = tmp_path / "rec.csv"
+    np.savetxt(path, np.c_[u, plant(u)], delimiter=",", header="u,y", comments="")
+    return path, u, plant(u)
+
+
+def test_train_then_simulate_reproduces_the_saved_model(tmp_path, record, capsys):
+    path, u, y = record
+    spec = os.path.join(SPECS, "narx_parallel.yaml")
+    model = tmp_path / "model"
+    assert main(["train", spec, "--data", str(path), "--epochs", "4", "-o", str(model)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert sum(line.startswith("epoch") for line in lines) == 5       # rows 0..4
+    assert lines[-1].startswith("stop: max epochs")
+    net = dg.load(str(model))
+    first = float(lines[0].split()[3])
+    last = float(lines[-2].split()[3])
+    assert last < first                                               # LM lowered the loss
+    out = tmp_path / "out.csv"
+    assert main(["simulate", str(model), "--data", str(path), "-o", str(out)]) == 0
+    got = np.loadtxt(out, delimiter=",", skiprows=1)
+    np.testing.assert_allclose(got, net.simulate(u), rtol=0, atol=1e-12)
+
+
+def test_plot_writes_the_five_views(tmp_path, record, capsys):
+    pytest.importorskip("matplotlib")
+    path, u, y = record
+    model = tmp_path / "model"
+    main(["train", os.path.join(SPECS, "narx_parallel.yaml"), "--data", str(path),
+          "--epochs", "2", "--quiet", "-o", str(model)])
+    assert main(["plot", str(model), "--data", str(path), "-o", str(tmp_path / "plots")]) == 0
+    names = sorted(os.listdir(tmp_path / "plots"))
+    assert names == sorted(["performance.png", "response.png", "error_autocorrelation.png",
+                            "input_error_crosscorrelation.png", "error_histogram.png"])
+    for name in names:
+        with open(tmp_path / "plots" / name, "rb") as fh:
+            assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("u,y\n1,2\nnan,3\n", "'u'"),            # NaN in an input names the column
+    ("x,y\n1,2\n2,3\n", "'u'"),              # the input column is missing
+])
+def test_bad_data_exits_2_naming_the_problem(tmp_path, capsys, text, needle):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    code = main(["train", os.path.join(SPECS, "narx_parallel.yaml"), "--data", str(path),
+                 "-o", str(tmp_path / "m")])
+    err = capsys.readouterr().err
+    assert code == 2 and needle in err and "Traceback" not in err
+    assert not (tmp_path / "m").exists()
+
+
+def test_divide_must_be_three_fractions(tmp_path, record, capsys):
+    path, _, _ = record
+    code = main(["train", os.path.join(SPECS, "narx_parallel.yaml"), "--data", str(path),
+                 "--divide", "0.5,0.6", "-o", str(tmp_path / "m")])
+    assert code == 2 and "--divide" in capsys.readouterr().err
