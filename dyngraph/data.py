@@ -6,7 +6,7 @@ the net has one input (or output), or a dict by name. Internally every array is 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Mapping
+from typing import Mapping
 
 import numpy as np
 

@@ -27,211 +27,32 @@ Interface of a kind object (built once per node by the plan, holding static size
 
 ``P`` is the mapping block name -> current value; ``X`` a dict link index -> taps; ``c`` the
 cache tuple produced by ``step``.
+
+Optional fast paths — the same rules, bound once per sweep for the stepped loops of
+recurrent components; an engine uses them when a kind has them and falls back to the
+methods above otherwise (LayerKind has them, the memories do not):
+
+``compile_step`` / ``compile_backward``   closures run(t) over per-step views
+``fusable()``          links whose contribution is X @ W.T (the engine batches several nodes'
+                       reads of one tap into one matmul, forward and backward)
+``delta_is_adjoint``   δ equals dF/da (a linear transfer): the engine may alias them
+``param_jac_diag``     RTRL's explicit rows for an identity seed, without the R× zeros
+
+Transfers and weights have their own tables (:mod:`dyngraph.transfers`,
+:mod:`dyngraph.weights`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
+from .transfers import TRANSFER_ALIASES, TRANSFERS, Transfer
+from .weights import WEIGHTS, Weight
+
 __all__ = ["TRANSFERS", "TRANSFER_ALIASES", "WEIGHTS", "KINDS", "Transfer", "Weight",
-           "LayerKind", "GammaKind", "TdlKind"]
-
-
-# --------------------------------------------------------------------------- transfers
-@dataclass(frozen=True)
-class Transfer:
-    """a = f(n), elementwise with derivative ``deriv(n, a)`` = f'(n) — or, for a transfer
-    over the whole layer (softmax), with its own ``vjp(n, a, g)``.
-
-    Everything else is derived from those rules: ``vjp`` = g * f'(n) (``g`` may carry extra
-    leading axes), and the in-place forms the stepped loops use. ``f_into(n, out)`` is an
-    optional in-place forward (a ufunc where one exists). ``uses_n`` says whether the
-    derivative needs n or only a (then a layer may compute a in n's place).
-    """
-
-    f: Callable[[np.ndarray], np.ndarray]
-    deriv: Optional[Callable[[np.ndarray, np.ndarray], np.ndarray]] = None
-    vjp_rule: Optional[Callable] = None
-    linear: bool = False
-    uses_n: bool = True
-    f_into: Optional[Callable] = None
-
-    @property
-    def elementwise(self) -> bool:
-        return self.vjp_rule is None
-
-    def vjp(self, n, a, g):
-        if self.vjp_rule is not None:
-            return self.vjp_rule(n, a, g)
-        if self.linear:
-            return g
-        d = self.deriv(n, a)            # a fresh array: scale it in place when g fits it
-        if d.shape == g.shape:
-            d *= g
-            return d
-        return g * d
-
-    def vjp_to(self, n, a, g, out):
-        if self.linear:
-            out[...] = g
-        elif self.vjp_rule is None:
-            np.multiply(g, self.deriv(n, a), out=out)
-        else:
-            out[...] = self.vjp_rule(n, a, g)
-
-    def apply_into(self, n, out):
-        if self.f_into is None:
-            out[...] = self.f(n)
-        else:
-            self.f_into(n, out)
-
-    def f_into_fn(self):
-        """The in-place rule itself (no method layer: stepped loops call it T times)."""
-        return self.f_into if self.f_into is not None else self.apply_into
-
-
-def _sigmoid(n):
-    out = np.empty(np.shape(n))
-    _sigmoid_into(n, out)
-    return out
-
-
-def _sigmoid_into(n, out):
-    # σ(n) = (1 + tanh(n/2)) / 2: never overflows, and numpy's tanh is SIMD-vectorised,
-    # several times faster than scipy's expit, which more than pays for the cheap passes.
-    np.multiply(n, 0.5, out=out)
-    np.tanh(out, out=out)
-    out *= 0.5
-    out += 0.5
-
-
-def _one_minus_square(a):
-    d = a * a                         # one temporary, reused in place
-    np.subtract(1.0, d, out=d)
-    return d
-
-
-def _sigmoid_deriv(a):
-    d = 1.0 - a
-    d *= a
-    return d
-
-
-def _copy_into(n, out):
-    out[...] = n
-
-
-def _softmax(n):
-    z = np.exp(n - n.max(axis=-1, keepdims=True))
-    return z / z.sum(axis=-1, keepdims=True)
-
-
-TRANSFERS: Dict[str, Transfer] = {
-    "linear": Transfer(lambda n: n, lambda n, a: np.ones_like(a), linear=True, uses_n=False,
-                       f_into=_copy_into),
-    "tanh": Transfer(np.tanh, lambda n, a: _one_minus_square(a), uses_n=False,
-                     f_into=np.tanh),
-    "sigmoid": Transfer(_sigmoid, lambda n, a: _sigmoid_deriv(a), uses_n=False,
-                        f_into=_sigmoid_into),
-    "relu": Transfer(lambda n: np.maximum(n, 0.0), lambda n, a: (n > 0).astype(float)),
-    "softplus": Transfer(lambda n: np.logaddexp(0.0, n), lambda n, a: _sigmoid(n)),
-    "satlin": Transfer(lambda n: np.clip(n, 0.0, 1.0),
-                       lambda n, a: ((n > 0) & (n < 1)).astype(float)),
-    "satlins": Transfer(lambda n: np.clip(n, -1.0, 1.0),
-                        lambda n, a: ((n > -1) & (n < 1)).astype(float)),
-    # Step functions: derivative zero almost everywhere (gradient methods cannot train them).
-    "hardlim": Transfer(lambda n: (n >= 0).astype(float), lambda n, a: np.zeros_like(a)),
-    "hardlims": Transfer(lambda n: np.where(n >= 0, 1.0, -1.0),
-                         lambda n, a: np.zeros_like(a)),
-    "softmax": Transfer(_softmax, vjp_rule=lambda n, a, g: a * (g - (g * a).sum(
-        axis=-1, keepdims=True)), uses_n=False),
-}
-
-#: MATLAB names accepted in specs.
-TRANSFER_ALIASES = {"purelin": "linear", "tansig": "tanh", "logsig": "sigmoid",
-                    "poslin": "relu"}
-
-
-# --------------------------------------------------------------------------- weights
-@dataclass(frozen=True)
-class Weight:
-    """How a link's taps X (.., k*n) become its contribution z (.., S).
-
-    full:      z = X W^T,            W (S, k*n)
-    diagonal:  z = sum_j W[:, j] * X_j,  W (S, k), n == S
-    identity:  z = sum_j X_j,        no parameter, n == S
-    """
-
-    shape: Callable[[int, int, int], Optional[Tuple[int, int]]]
-    apply: Callable
-    vjp_x: Callable
-    grad: Callable      # summed over all rows -> W shape
-    jac: Callable       # per row, G (R, ..., S) -> (R, ..., W.size)
-    fresh: bool = True  # apply returns a new array (identity may return a view of X)
-
-
-def _taps(X, k):
-    return X.reshape(X.shape[:-1] + (k, X.shape[-1] // k))
-
-
-def _full_apply(W, X):
-    # One 2-D matmul over all leading rows: numpy's stacked matmul over a (T, Q, k) operand
-    # loops over T and is several times slower for the thin shapes of hoisted inputs.
-    if X.ndim > 2 and X.flags.c_contiguous:
-        return (X.reshape(-1, X.shape[-1]) @ W.T).reshape(X.shape[:-1] + (W.shape[0],))
-    return X @ W.T
-
-
-def _full_grad(G, X):
-    return G.reshape(-1, G.shape[-1]).T @ X.reshape(-1, X.shape[-1])
-
-
-def _full_jac(G, X):
-    out = G[..., :, None] * X[..., None, :]
-    return out.reshape(out.shape[:-2] + (-1,))
-
-
-def _diag_apply(W, X):
-    k = W.shape[1]
-    return np.einsum("...js,sj->...s", _taps(X, k), W)
-
-
-def _diag_vjp(W, G):
-    return (G[..., None, :] * W.T).reshape(G.shape[:-1] + (-1,))
-
-
-def _diag_grad(G, X, k):
-    Xt = _taps(X, k).reshape(-1, k, G.shape[-1])
-    return np.einsum("rs,rjs->sj", G.reshape(-1, G.shape[-1]), Xt)
-
-
-def _diag_jac(G, X, k):
-    Xt = _taps(X, k)
-    out = np.swapaxes(G[..., None, :] * Xt, -1, -2)     # (..., S, k) row-major like W
-    return out.reshape(out.shape[:-2] + (-1,))
-
-
-WEIGHTS: Dict[str, Weight] = {
-    "full": Weight(
-        shape=lambda S, k, n: (S, k * n),
-        apply=_full_apply,
-        vjp_x=lambda W, G: _full_apply(W.T, G),
-        grad=lambda G, X, k: _full_grad(G, X),
-        jac=lambda G, X, k: _full_jac(G, X)),
-    "diagonal": Weight(
-        shape=lambda S, k, n: (S, k),
-        apply=_diag_apply,
-        vjp_x=_diag_vjp,
-        grad=_diag_grad,
-        jac=_diag_jac),
-    "identity": Weight(
-        shape=lambda S, k, n: None,
-        apply=lambda W, X: X if W == 1 else _taps(X, W).sum(axis=-2),
-        vjp_x=lambda W, G: G if W == 1 else np.concatenate([G] * W, axis=-1),
-        grad=None, jac=None, fresh=False),
-}
+           "LinkInfo", "LayerKind", "GammaKind", "TdlKind"]
 
 
 # --------------------------------------------------------------------------- node kinds

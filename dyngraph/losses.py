@@ -11,7 +11,7 @@ per-step weights, or an array of the target's shape) multiply each squared error
 """
 from __future__ import annotations
 
-from typing import Dict, Mapping, Optional
+from typing import Mapping, Optional
 
 import numpy as np
 

@@ -67,10 +67,6 @@ class Plan:
     consumers: Dict[str, Tuple[Tuple[str, int], ...]]
     n_params: int
 
-    @property
-    def max_lookback(self) -> int:
-        return max((n.lookback for n in self.nodes.values()), default=0)
-
 
 def _kind_for(graph: Graph, name: str, links):
     data = graph.nx.nodes[name]

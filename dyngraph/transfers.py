@@ -1,0 +1,121 @@
+"""Transfer functions: a = f(n), each stating its derivative once (the table ``TRANSFERS``).
+
+Used by :mod:`dyngraph.kinds` (layers apply them) and :mod:`dyngraph.loader` (valid names).
+Adding a transfer is one entry here (and a sample in tests/test_kinds.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional
+
+import numpy as np
+
+__all__ = ["Transfer", "TRANSFERS", "TRANSFER_ALIASES"]
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """a = f(n), elementwise with derivative ``deriv(n, a)`` = f'(n) — or, for a transfer
+    over the whole layer (softmax), with its own ``vjp(n, a, g)``.
+
+    Everything else is derived from those rules: ``vjp`` = g * f'(n) (``g`` may carry extra
+    leading axes), and the in-place forms the stepped loops use. ``f_into(n, out)`` is an
+    optional in-place forward (a ufunc where one exists). ``uses_n`` says whether the
+    derivative needs n or only a (then a layer may compute a in n's place).
+    """
+
+    f: Callable[[np.ndarray], np.ndarray]
+    deriv: Optional[Callable[[np.ndarray, np.ndarray], np.ndarray]] = None
+    vjp_rule: Optional[Callable] = None
+    linear: bool = False
+    uses_n: bool = True
+    f_into: Optional[Callable] = None
+
+    @property
+    def elementwise(self) -> bool:
+        return self.vjp_rule is None
+
+    def vjp(self, n, a, g):
+        if self.vjp_rule is not None:
+            return self.vjp_rule(n, a, g)
+        if self.linear:
+            return g
+        d = self.deriv(n, a)            # a fresh array: scale it in place when g fits it
+        if d.shape == g.shape:
+            d *= g
+            return d
+        return g * d
+
+    def apply_into(self, n, out):
+        if self.f_into is None:
+            out[...] = self.f(n)
+        else:
+            self.f_into(n, out)
+
+    def f_into_fn(self):
+        """The in-place rule itself (no method layer: stepped loops call it T times)."""
+        return self.f_into if self.f_into is not None else self.apply_into
+
+
+def _sigmoid(n):
+    out = np.empty(np.shape(n))
+    _sigmoid_into(n, out)
+    return out
+
+
+def _sigmoid_into(n, out):
+    # σ(n) = (1 + tanh(n/2)) / 2: never overflows, and numpy's tanh is SIMD-vectorised,
+    # several times faster than scipy's expit, which more than pays for the cheap passes.
+    np.multiply(n, 0.5, out=out)
+    np.tanh(out, out=out)
+    out *= 0.5
+    out += 0.5
+
+
+def _one_minus_square(a):
+    d = a * a                         # one temporary, reused in place
+    np.subtract(1.0, d, out=d)
+    return d
+
+
+def _sigmoid_deriv(a):
+    d = 1.0 - a
+    d *= a
+    return d
+
+
+def _copy_into(n, out):
+    out[...] = n
+
+
+def _softmax(n):
+    z = np.exp(n - n.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+TRANSFERS: Dict[str, Transfer] = {
+    "linear": Transfer(lambda n: n, lambda n, a: np.ones_like(a), linear=True, uses_n=False,
+                       f_into=_copy_into),
+    "tanh": Transfer(np.tanh, lambda n, a: _one_minus_square(a), uses_n=False,
+                     f_into=np.tanh),
+    "sigmoid": Transfer(_sigmoid, lambda n, a: _sigmoid_deriv(a), uses_n=False,
+                        f_into=_sigmoid_into),
+    "relu": Transfer(lambda n: np.maximum(n, 0.0), lambda n, a: (n > 0).astype(float)),
+    "softplus": Transfer(lambda n: np.logaddexp(0.0, n), lambda n, a: _sigmoid(n)),
+    "satlin": Transfer(lambda n: np.clip(n, 0.0, 1.0),
+                       lambda n, a: ((n > 0) & (n < 1)).astype(float)),
+    "satlins": Transfer(lambda n: np.clip(n, -1.0, 1.0),
+                        lambda n, a: ((n > -1) & (n < 1)).astype(float)),
+    # Step functions: derivative zero almost everywhere (gradient methods cannot train them).
+    "hardlim": Transfer(lambda n: (n >= 0).astype(float), lambda n, a: np.zeros_like(a)),
+    "hardlims": Transfer(lambda n: np.where(n >= 0, 1.0, -1.0),
+                         lambda n, a: np.zeros_like(a)),
+    "softmax": Transfer(_softmax, vjp_rule=lambda n, a, g: a * (g - (g * a).sum(
+        axis=-1, keepdims=True)), uses_n=False),
+}
+
+#: MATLAB names accepted in specs.
+TRANSFER_ALIASES = {"purelin": "linear", "tansig": "tanh", "logsig": "sigmoid",
+                    "poslin": "relu"}
+
+
