@@ -160,6 +160,22 @@ def effective_params(JtJ: np.ndarray, alpha: float, beta: float) -> float:
 
 
 # --------------------------------------------------------------------------- LM and BR
+def _damped_search(propose, objective, current, mu, mu_dec, mu_inc, mu_max):
+    """The μ schedule LM and BR share: try ``propose(μ)``; accept it when ``objective``
+    drops below ``current`` (then μ ← max(μ·mu_dec, floor)), else μ ← μ·mu_inc and retry.
+
+    Returns (accepted weights, new μ), or (None, μ) once μ exceeds mu_max — so a search
+    always ends.
+    """
+    while True:
+        trial = propose(mu)
+        if objective(trial) < current:
+            return trial, max(mu * mu_dec, _MU_MIN)
+        mu *= mu_inc
+        if mu > mu_max:
+            return None, mu
+
+
 @np.errstate(all="ignore")       # non-finite values end training with a reason
 def run_lm(problem, rec: Recorder, mu=1e-3, mu_dec=0.1, mu_inc=10.0, mu_max=1e10) -> None:
     """Levenberg–Marquardt with MATLAB ``trainlm``'s rules.
@@ -180,17 +196,12 @@ def run_lm(problem, rec: Recorder, mu=1e-3, mu_dec=0.1, mu_inc=10.0, mu_max=1e10
             rec.stop("non-finite gradient")
             return
         JtJ, Jte = J.T @ J, J.T @ e
-        current = losses["loss"]
-        while True:
-            trial = theta - solve_damped(JtJ, Jte, mu)
-            if problem.train_loss(trial) < current:
-                theta = trial
-                mu = max(mu * mu_dec, _MU_MIN)
-                break
-            mu *= mu_inc
-            if mu > mu_max:
-                rec.stop("mu_max")
-                return
+        theta, mu = _damped_search(lambda m: theta - solve_damped(JtJ, Jte, m),
+                                   problem.train_loss, losses["loss"],
+                                   mu, mu_dec, mu_inc, mu_max)
+        if theta is None:
+            rec.stop("mu_max")
+            return
         epoch += 1
 
 
@@ -231,18 +242,14 @@ def run_br(problem, rec: Recorder, mu=1e-3, mu_dec=0.1, mu_inc=10.0, mu_max=1e10
             rec.stop("non-finite gradient")
             return
         rhs = -0.5 * grad
-        while True:
-            trial = theta + solve_damped(beta * JtJ, rhs, mu + alpha)
-            F_trial = beta * problem.train_loss(trial) / problem.loss_scale \
-                + alpha * float(trial @ trial)
-            if F_trial < F:
-                theta = trial
-                mu = max(mu * mu_dec, _MU_MIN)
-                break
-            mu *= mu_inc
-            if mu > mu_max:
-                rec.stop("mu_max")
-                return
+        a, b = alpha, beta
+        theta, mu = _damped_search(
+            lambda m: theta + solve_damped(b * JtJ, rhs, m + a),
+            lambda trial: b * problem.train_loss(trial) / problem.loss_scale
+            + a * float(trial @ trial), F, mu, mu_dec, mu_inc, mu_max)
+        if theta is None:
+            rec.stop("mu_max")
+            return
         epoch += 1
 
 
