@@ -188,21 +188,25 @@ class _Sweep:
         X_all = {v: {l: taps(plan, trace.A, link, 0, T)
                      for l, link in enumerate(plan.nodes[v].links)}
                  for prog in self.progs for v in prog.visit}
-        heads = sum(plan.nodes[p.head].size for p in self.progs)
-        # Static parts are (B, Q, n_u, n_x) coefficients and explicit rows of fan-in width.
-        K = max(1, min(T, _CHUNK_ELEMENTS // (Q * heads * (heads + 64))))
+        sizes = [plan.nodes[p.head].size for p in self.progs]
+        blocks = [sum(b.learn and b.node in p.visit for b in plan.blocks) for p in self.progs]
+        dense = [Q * R * P < _DENSE_ELEMENTS * max(n, 1) for R, n in zip(sizes, blocks)]
+        # Per step, a head's static parts hold (Q, n_u, n_x) coefficients and its explicit
+        # rows: P columns when dense, else about a layer's fan-in. Bound the chunk by that.
+        per_step = sum(Q * R * (sum(sizes) + (P if d else 64)) for R, d in zip(sizes, dense))
+        K = max(1, min(T, _CHUNK_ELEMENTS // per_step))
         for c0 in range(0, T, K):
             c1 = min(c0 + K, T)
             parts = []
-            for prog in self.progs:
+            for prog, is_dense in zip(self.progs, dense):
                 E, C = self.static(prog, trace, c0, c1, X_all)
                 R = plan.nodes[prog.head].size
-                if Q * R * P < _DENSE_ELEMENTS * len(E):
+                if is_dense:
                     # Small heads: one dense explicit array per chunk, one add per step,
                     # beats a scattered add per parameter block.
-                    dense = np.zeros((c1 - c0, Q, R, P))
-                    self._explicit_all(dense, E)
-                    E = [(0, P, None, dense)]
+                    full = np.zeros((c1 - c0, Q, R, P))
+                    self._explicit_all(full, E)
+                    E = [(0, P, None, full)]
                 parts.append((prog.head, prog.head in plan.states, prog.head in outputs,
                               E, C))
             for t in range(c0, c1):
@@ -250,8 +254,9 @@ class _Sweep:
 
 #: Chunk of steps whose static RTRL parts are held at once: about 32 MB of float64.
 _CHUNK_ELEMENTS = 4_000_000
-#: A head's explicit part is made dense when it has fewer elements than this many per
-#: parameter block: below it, one numpy call costs more than the elements it touches.
+#: A head's explicit part is made dense (one add per step instead of one per parameter
+#: block) when a step of it has fewer than this many elements per block it replaces: below
+#: that, a numpy call costs more than the elements it touches.
 _DENSE_ELEMENTS = 2_000
 
 
