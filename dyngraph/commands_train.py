@@ -6,10 +6,15 @@ CSV or NPZ file, trains, prints one progress line per epoch and the stop reason,
 the model directory. ``dyngraph plot MODEL --data FILE -o DIR`` writes the five diagnostic
 views (performance, response, error autocorrelation, input–error cross-correlation, error
 histogram).
+
+Every problem with the user's input — the spec, the data files, the options, the output
+path — is reported on stderr with exit code 2 before any training starts where it can be
+checked up front, and never as a traceback.
 """
 from __future__ import annotations
 
 import math
+import os
 
 from .cli import CommandError, load_net
 from .io_data import read_data
@@ -17,6 +22,7 @@ from .io_data import read_data
 __all__ = ["add_commands"]
 
 METHODS = ("lm", "br", "adam", "sgd", "lbfgs", "bfgs")
+META_FILE = "meta.json"      # what marks a directory as a saved model (dyngraph.store)
 
 
 def add_commands(subparsers) -> None:
@@ -24,15 +30,22 @@ def add_commands(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a spec (or a saved model) on recorded data",
                               description=__doc__.split("\n\n")[1])
     p.add_argument("spec", help="spec file (.yaml) or saved model directory")
-    p.add_argument("--data", required=True, help="CSV or NPZ with input and target columns")
+    p.add_argument("--data", required=True,
+                   help="CSV or NPZ with the input columns and the target columns (named "
+                        "by the net's outputs)")
     p.add_argument("-o", "--output", required=True, help="model directory to write")
-    p.add_argument("--method", choices=METHODS, default="lm")
-    p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--val", help="separate validation file (same columns)")
-    p.add_argument("--divide", help="train,val,test fractions of the record by time blocks, "
-                                    "e.g. 0.7,0.15,0.15")
-    p.add_argument("--normalize", choices=("minmax", "standard"))
+    p.add_argument("--method", choices=METHODS, default="lm",
+                   help="lm (default), br (Bayesian regularisation), adam, sgd, lbfgs, bfgs")
+    p.add_argument("--epochs", type=int, default=100, help="maximum epochs (100)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--val", metavar="FILE",
+                       help="separate validation record (same columns)")
+    group.add_argument("--divide", metavar="TR,VA[,TE]",
+                       help="block division of the record along time, e.g. 0.7,0.15,0.15")
+    p.add_argument("--normalize", choices=("minmax", "standard"),
+                   help="fit input/output scaling on the training data and store it")
     p.add_argument("--seed", type=int, help="re-initialise the weights with this seed")
+    p.add_argument("--lr", type=float, help="learning rate (adam, sgd)")
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     p.set_defaults(func=cmd_train)
 
@@ -43,53 +56,101 @@ def add_commands(subparsers) -> None:
     p.set_defaults(func=cmd_plot)
 
 
+# --------------------------------------------------------------------------- checks
 def _records(net, path):
     """(inputs, targets) from one data file, as dicts by name (None for no inputs)."""
-    inputs = read_data(path, net.inputs) if net.inputs else None
+    inputs = read_data(path, net.inputs, what="input") if net.inputs else None
     targets = read_data(path, net.outputs, allow_nan=True, what="target")
     return inputs, targets
 
 
 def _fractions(text):
+    """'0.7,0.15,0.15' -> (0.7, 0.15, 0.15); two or three non-negative parts summing to 1,
+    the first positive."""
     try:
         parts = tuple(float(x) for x in text.split(","))
     except ValueError:
         parts = ()
-    if len(parts) != 3 or any(p < 0 for p in parts) or not math.isclose(sum(parts), 1.0):
-        raise CommandError(f"--divide: expected three fractions summing to 1, e.g. "
-                           f"0.7,0.15,0.15; got '{text}'")
+    if len(parts) not in (2, 3) or not all(math.isfinite(p) and p >= 0 for p in parts) \
+            or parts[0] <= 0 or not math.isclose(sum(parts), 1.0, abs_tol=1e-9):
+        raise CommandError(f"--divide: expected train,val[,test] fractions summing to 1 with "
+                           f"a non-empty training block, e.g. 0.7,0.15,0.15; got '{text}'")
     return parts
 
 
+def _check_output_dir(path):
+    """Refuse, before training, an output that could not be written."""
+    full = os.path.abspath(path)
+    if os.path.exists(full):
+        if not os.path.isdir(full):
+            raise CommandError(f"{path}: exists and is not a directory; choose another -o")
+        if os.listdir(full) and not os.path.exists(os.path.join(full, META_FILE)):
+            raise CommandError(f"{path}: exists and is not a dyngraph model directory; "
+                               f"refusing to overwrite it")
+    parent = os.path.dirname(full)
+    while not os.path.exists(parent):          # save creates missing parents
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        raise CommandError(f"{path}: cannot create the model directory ({parent} is not a "
+                           f"writable directory)")
+
+
+# --------------------------------------------------------------------------- train
+def _number(x) -> str:
+    return "-" if x is None or not math.isfinite(x) else f"{x:.6g}"
+
+
 def _progress(row) -> bool:
-    step = row.get("mu", row.get("step", math.nan))
-    val = row.get("val_loss", math.nan)
-    print(f"epoch {int(row['epoch']):5d}  loss {row['loss']:.6g}  "
-          f"val {val:.6g}  {'mu' if 'mu' in row else 'step'} {step:.3g}  "
-          f"{row['time']:.2f}s", flush=True)
+    """One line per epoch: epoch, loss, validation loss, mu (LM/BR) or step, time."""
+    if "mu" in row:
+        step = f"mu {row['mu']:.3g}"
+    elif "step" in row:
+        step = f"step {row['step']:.3g}"
+    else:
+        step = "step -"
+    print(f"epoch {int(row['epoch']):5d}  loss {_number(row['loss'])}  "
+          f"val {_number(row.get('val_loss'))}  {step}  {row['time']:.2f}s", flush=True)
     return False
 
 
 def cmd_train(args) -> int:
+    """Train a spec or saved model on a data file and save the trained model."""
     import dyngraph as dg
+    if args.epochs < 0:
+        raise CommandError(f"--epochs must be >= 0, got {args.epochs}")
+    divide = _fractions(args.divide) if args.divide else None
+    options = {}
+    if args.lr is not None:
+        if args.method not in ("adam", "sgd"):
+            raise CommandError(f"--lr applies to --method adam or sgd, not {args.method}")
+        options["lr"] = args.lr
+    _check_output_dir(args.output)
     net = load_net(args.spec)
     inputs, targets = _records(net, args.data)
-    val = None
-    if args.val:
-        val = _records(net, args.val)
-    if args.epochs < 0:
-        raise CommandError("--epochs must be >= 0")
-    result = dg.train(net, inputs, targets, method=args.method, epochs=args.epochs,
-                      val=val, divide=_fractions(args.divide) if args.divide else None,
-                      normalize=args.normalize, seed=args.seed,
-                      callback=None if args.quiet else _progress)
-    result.net.save(args.output)
+    val = _records(net, args.val) if args.val else None
+    try:
+        result = dg.train(net, inputs, targets, method=args.method, epochs=args.epochs,
+                          val=val, divide=divide, normalize=args.normalize, seed=args.seed,
+                          callback=None if args.quiet else _progress, **options)
+    except (ValueError, TypeError) as err:       # DataError is a ValueError
+        raise CommandError(f"dyngraph train: {err}") from None
+    try:
+        result.net.save(args.output)
+    except (OSError, ValueError) as err:
+        raise CommandError(f"{args.output}: cannot save the model: {err}") from None
+    extra = ""
+    if math.isfinite(result.val_loss):
+        extra += f", validation loss {result.val_loss:.6g}"
+    if result.effective_params is not None:
+        extra += f", effective parameters {result.effective_params:.1f} of {net.n_params}"
     print(f"stop: {result.stop_reason}; best epoch {result.best_epoch}, "
-          f"loss {result.loss:.6g}; saved {args.output}")
+          f"loss {result.loss:.6g}{extra}; saved {args.output}")
     return 0
 
 
+# --------------------------------------------------------------------------- plot
 def cmd_plot(args) -> int:
+    """Simulate a model on a data file and write the diagnostic PNGs."""
     try:
         from . import plots
         plots._matplotlib()
@@ -97,10 +158,13 @@ def cmd_plot(args) -> int:
         raise CommandError(f"plot needs matplotlib: pip install 'dyngraph[plot]' ({err})")
     net = load_net(args.model)
     inputs, targets = _records(net, args.data)
-    if inputs is not None and len(inputs) == 1 and len(net.inputs) == 1:
-        inputs = next(iter(inputs.values()))
-    if len(targets) == 1:
-        targets = next(iter(targets.values()))
-    for path in plots.save_all(net, inputs, targets, args.output):
+    try:
+        written = plots.save_all(net, inputs, targets, args.output)
+    except OSError as err:
+        raise CommandError(f"{args.output}: cannot write the plots: "
+                           f"{err.strerror or err}") from None
+    for path in written:
         print(f"wrote {path}")
+    if not any(p.endswith("performance.png") for p in written):
+        print("(no training record in the model: performance.png not written)")
     return 0

@@ -155,6 +155,8 @@ def _errors(targets, outputs):
 def _difference(t, y, name):
     t = np.asarray(t, dtype=float)
     y = np.asarray(y, dtype=float)
+    if t.shape != y.shape and t.squeeze().shape == y.squeeze().shape:
+        t = t.reshape(y.shape)                # (T,) vs (T, 1): the same signal
     if t.shape != y.shape:
         raise ValueError(f"'{name}': targets {t.shape} and outputs {y.shape} differ in shape")
     return t - y
@@ -387,6 +389,11 @@ def save_all(net, inputs, targets, outdir, history=None, dpi: int = 100) -> List
     list of the paths written (names from :data:`PLOT_FILES`)
     """
     os.makedirs(outdir, exist_ok=True)
+    # Name the signals after the net's inputs and outputs, so the figures are labelled.
+    if not isinstance(inputs, Mapping) and len(net.inputs) == 1:
+        inputs = {next(iter(net.inputs)): inputs}
+    if not isinstance(targets, Mapping) and len(net.outputs) == 1:
+        targets = {next(iter(net.outputs)): targets}
     outputs = net.simulate(inputs)
     errors = _errors(targets, outputs)
     hist, best = _history_of(net, history)

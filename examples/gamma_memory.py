@@ -13,6 +13,7 @@ first-order system. Both nets have one tanh layer of 6 units reading 5 taps of t
 Run from the repository root:  python examples/gamma_memory.py [--quick]
 Last line: both test errors and the learned μ.
 """
+import os
 import sys
 
 import numpy as np
@@ -46,7 +47,7 @@ def plant(u):
 
 
 def main(argv):
-    quick = "--quick" in argv
+    quick = "--quick" in argv or os.environ.get("DYNGRAPH_QUICK") == "1"
     rng = np.random.default_rng(0)
     T, epochs = (300, 15) if quick else (2000, 100)
     u, u_test = rng.standard_normal(T), rng.standard_normal(1000)

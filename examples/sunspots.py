@@ -8,6 +8,9 @@ stopping on the validation years; of a few restarts fixed in advance, the one wi
 lowest validation error is kept (the test years are never looked at before the end).
 
 ARV = MSE / σ², with σ² the variance of the whole 1700–1979 series, as in Weigend et al.
+(last line); the line before gives the ARV with each block's own variance.
+Bayesian regularisation (method="br") was tried too: with 85 weights and 209 training years it
+keeps ~65 effective parameters and fits the validation years worse than early stopping.
 
 Run from the repository root:  python examples/sunspots.py [--quick]
 Last line: the ARV of each block.
@@ -41,7 +44,7 @@ def masked(series, years, block):
 
 
 def main(argv):
-    quick = "--quick" in argv
+    quick = "--quick" in argv or os.environ.get("DYNGRAPH_QUICK") == "1"
     table = np.genfromtxt(DATA, delimiter=",", names=True)
     years, s = table["year"], table["sunspots"].astype(float)
     restarts = 2 if quick else 6
@@ -56,12 +59,16 @@ def main(argv):
             best = r
     pred = best.net.simulate({"s": s})["y"][:, 0]
     var = np.var(s)
-    arv = {}
+    arv, arv_block = {}, {}
     for block in BLOCKS:
         m = ~np.isnan(masked(s, years, block))
         m[:12] = False                 # the first 12 years have no full delay line
-        arv[block] = np.mean((pred[m] - s[m]) ** 2) / var
-    print("ARV " + "  ".join(f"{b} {v:.3f}" for b, v in arv.items()))
+        mse = np.mean((pred[m] - s[m]) ** 2)
+        arv[block], arv_block[block] = mse / var, mse / np.var(s[m])
+    print("ARV with each block's own variance: "
+          + "  ".join(f"{b} {v:.3f}" for b, v in arv_block.items()))
+    print("ARV " + "  ".join(f"{b} {v:.3f}" for b, v in arv.items())
+          + f" (MSE / variance of the whole series, {var:.0f})")
 
 
 if __name__ == "__main__":

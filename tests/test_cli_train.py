@@ -77,3 +77,49 @@ def test_divide_must_be_three_fractions(tmp_path, record, capsys):
     code = main(["train", os.path.join(SPECS, "narx_parallel.yaml"), "--data", str(path),
                  "--divide", "0.5,0.6", "-o", str(tmp_path / "m")])
     assert code == 2 and "--divide" in capsys.readouterr().err
+
+
+def test_shape_mismatch_in_an_npz_exits_2(tmp_path, capsys):
+    path = tmp_path / "bad.npz"
+    np.savez(path, u=np.zeros((50, 1)), y=np.zeros((40, 1)))
+    code = main(["train", os.path.join(SPECS, "narx_parallel.yaml"), "--data", str(path),
+                 "-o", str(tmp_path / "m")])
+    err = capsys.readouterr().err
+    assert code == 2 and "T=40" in err and "T=50" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("divide", ["0,0.5,0.5", "0.5,0.6", "a,b,c", "0.7,0.3,0,0"])
+def test_divide_without_a_training_block_or_not_summing_to_one_exits_2(tmp_path, record,
+                                                                         capsys, divide):
+    path, _, _ = record
+    code = main(["train", os.path.join(SPECS, "narx_parallel.yaml"), "--data", str(path),
+                 "--divide", divide, "-o", str(tmp_path / "m")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--divide" in err and "Traceback" not in err
+
+
+def test_an_output_that_cannot_be_a_model_directory_is_refused_before_training(
+        tmp_path, record, capsys):
+    path, _, _ = record
+    occupied = tmp_path / "afile"
+    occupied.write_text("not a model")
+    code = main(["train", os.path.join(SPECS, "narx_parallel.yaml"), "--data", str(path),
+                 "-o", str(occupied)])
+    captured = capsys.readouterr()
+    assert code == 2 and "afile" in captured.err and "not a directory" in captured.err
+    assert "epoch" not in captured.out                     # refused before any training
+    assert occupied.read_text() == "not a model"
+
+
+def test_validation_file_gives_a_validation_loss_per_epoch(tmp_path, record, capsys):
+    path, u, y = record
+    val = tmp_path / "val.csv"
+    u2 = np.random.default_rng(5).uniform(-1, 1, 80)
+    np.savetxt(val, np.c_[u2, plant(u2)], delimiter=",", header="u,y", comments="")
+    code = main(["train", os.path.join(SPECS, "narx_parallel.yaml"), "--data", str(path),
+                 "--val", str(val), "--epochs", "3", "-o", str(tmp_path / "m")])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert code == 0
+    rows = [line.split() for line in lines if line.startswith("epoch")]
+    assert len(rows) == 4 and all(r[4] == "val" and float(r[5]) > 0 for r in rows)
+    assert "validation loss" in lines[-1]

@@ -62,3 +62,11 @@ def test_cascaded_tanks_without_data_says_where_to_get_it(tmp_path):
                           str(tmp_path / "missing.csv")], capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 2 and "nonlinearbenchmark.org" in out.stderr
+
+
+def test_quick_mode_can_also_be_asked_for_by_environment():
+    env = dict(os.environ, DYNGRAPH_QUICK="1")
+    out = subprocess.run([sys.executable, os.path.join(EXAMPLES, "sunspots.py")],
+                         capture_output=True, text=True, timeout=240, env=env)
+    assert out.returncode == 0, out.stderr
+    assert sum(line.startswith("restart") for line in out.stdout.splitlines()) == 2

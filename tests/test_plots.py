@@ -1,4 +1,6 @@
 """Diagnostic plots: the correlation helpers against numpy, and each figure builds."""
+import os
+
 import numpy as np
 import pytest
 
@@ -50,3 +52,37 @@ def test_each_figure_builds():
                plots.plot_error_histogram(e)]
     for fig in figures:
         assert fig.axes, fig
+
+
+def test_save_all_writes_the_views_it_has_data_for(tmp_path):
+    pytest.importorskip("matplotlib")
+    import dyngraph as dg
+    net = dg.loads("inputs: {u: 1}\nlayers: {h: {size: 2, transfer: tanh, from: {u: '0:2'}}, "
+                   "y: {size: 1, from: h}}\noutputs: [y]", seed=0)
+    u = np.random.default_rng(4).standard_normal(60)
+    target = np.sin(np.arange(60) / 4.0)
+    target[5] = np.nan                                      # a missing target is tolerated
+    four = plots.save_all(net, u, target, tmp_path / "a")
+    assert [os.path.basename(p) for p in four] == list(plots.PLOT_FILES[1:])
+    five = plots.save_all(net, u, target, tmp_path / "b",
+                          history={"epoch": [0, 1], "loss": [1.0, 0.5], "val_loss": [1.1, None]})
+    assert [os.path.basename(p) for p in five] == list(plots.PLOT_FILES)
+    for p in five:
+        with open(p, "rb") as fh:
+            assert fh.read(4) == b"\x89PNG"
+
+
+def test_several_outputs_get_one_panel_pair_each():
+    pytest.importorskip("matplotlib")
+    rng = np.random.default_rng(6)
+    t = {"a": rng.standard_normal((40, 1)), "b": rng.standard_normal((40, 2))}
+    y = {k: v + 0.1 for k, v in t.items()}
+    fig = plots.plot_response(t, y)
+    assert len(fig.axes) == 2 * 3                           # a, b[0], b[1]: signal + error
+    labels = [ax.get_ylabel() for ax in fig.axes[::2]]
+    assert labels == ["a", "b[0]", "b[1]"]
+
+
+def test_mismatched_targets_and_outputs_are_refused():
+    with pytest.raises(ValueError, match="differ in shape"):
+        plots._errors(np.zeros(10), np.zeros(11))
