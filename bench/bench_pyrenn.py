@@ -147,7 +147,7 @@ def lm_case(name, out, P, Y, iters):
     import dyngraph as dg
     train = getattr(dg, "train", None)
     if not callable(train):                # not (yet) re-exported by dyngraph/__init__.py
-        from dyngraph.train import train
+        from dyngraph.training.train import train
     nn, dIn, dIntern, dOut = CASES[name][3:]
     dnet, _ = pyrenn_nets.build(nn, dIn, dIntern, dOut, out["w0"], out)
     U, Yt = scaled(P, Y, out)

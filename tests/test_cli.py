@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 import dyngraph as dg
-from dyngraph import rtrl
+from dyngraph.engines import rtrl
 from dyngraph.cli import main
-from dyngraph.data import DataError
-from dyngraph.io_data import column_names, read_data, write_data
-from dyngraph.render import to_dot
+from dyngraph.engines.records import DataError
+from dyngraph.io.data_files import column_names, read_data, write_data
+from dyngraph.viz.render import to_dot
 
 from conftest import SPECS, SPEC_DIR, spec_id
 
@@ -325,21 +325,6 @@ def test_gradcheck_detects_a_mismatch(capsys, monkeypatch):
 
 
 # --------------------------------------------------------------------------- plug-ins
-def test_plugin_commands_are_added(capsys, monkeypatch):
-    plugin = types.ModuleType("dyngraph.commands_train")
-
-    def add_commands(subparsers):
-        p = subparsers.add_parser("hello")
-        p.add_argument("spec")
-        p.set_defaults(func=lambda args: (print(f"hello {args.spec}"), 7)[1])
-
-    plugin.add_commands = add_commands
-    monkeypatch.setitem(sys.modules, "dyngraph.commands_train", plugin)
-    code, out, _ = run(capsys, "hello", "there")
-    assert code == 7 and out == "hello there\n"
-
-
-# --------------------------------------------------------------------------- io_data
 def test_column_names():
     assert column_names("u", 1) == ["u"]
     assert column_names("y", 3) == ["y[0]", "y[1]", "y[2]"]

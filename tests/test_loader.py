@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dyngraph import loader
-from dyngraph.loader import (
+from dyngraph.language import loader
+from dyngraph.language.loader import (
     MAX_DELAY,
     MAX_FILE_BYTES,
     MAX_NODES,
@@ -21,7 +21,7 @@ from dyngraph.loader import (
     load_spec,
     loads_spec,
 )
-from dyngraph.spec import (
+from dyngraph.language.spec import (
     BiasSpec, LayerSpec, LinkSpec, MemorySpec, Problem, Spec, SpecError, Where,
 )
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import dyngraph as dg
-from dyngraph.rtrl import OnlineRTRL
+from dyngraph.engines.rtrl import OnlineRTRL
 
 T, Q = 10, 2
 # IIR and Elman are the nets asked for; fir (input history only), gamma (a memory state),

@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from dyngraph import plots
+from dyngraph.viz import plots
 
 
 def test_autocorrelation_matches_np_correlate():

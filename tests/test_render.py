@@ -15,8 +15,8 @@ import pydot
 import pytest
 
 import dyngraph as dg
-from dyngraph import render as render_mod
-from dyngraph.render import RenderError, format_delays, render, to_dot
+from dyngraph.viz import render as render_mod
+from dyngraph.viz.render import RenderError, format_delays, render, to_dot
 
 from conftest import SPECS, SPEC_DIR, spec_id
 

@@ -8,7 +8,7 @@ import pytest
 import scipy.signal
 
 import dyngraph as dg
-from dyngraph.scaling import check_scaling, fit_scaling, scale_inputs, scale_outputs, \
+from dyngraph.training.scaling import check_scaling, fit_scaling, scale_inputs, scale_outputs, \
     unscale_outputs
 
 NARX = """

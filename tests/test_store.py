@@ -10,8 +10,8 @@ import pytest
 
 import dyngraph as dg
 from conftest import SPECS, random_data, spec_id
-from dyngraph.loader import loads_spec
-from dyngraph.store import ModelError, spec_to_yaml
+from dyngraph.language.loader import loads_spec
+from dyngraph.io.store import ModelError, spec_to_yaml
 
 
 def structure(spec):

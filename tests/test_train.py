@@ -12,7 +12,7 @@ import pytest
 import scipy.signal
 
 import dyngraph as dg
-from dyngraph.divide import block_ranges, mask_targets
+from dyngraph.training.divide import block_ranges, mask_targets
 
 TAPS = np.array([0.5, -0.3, 0.2, 0.1, 0.05])
 

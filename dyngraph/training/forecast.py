@@ -19,7 +19,7 @@ from typing import Dict, Mapping, Optional
 
 import numpy as np
 
-from .data import DataError, from_internal, to_internal
+from ..engines.records import DataError, from_internal, to_internal
 
 __all__ = ["forecast", "clocked"]
 
@@ -31,7 +31,7 @@ def clocked(net):
     in closed loop) runs with an all-zero clock input of the length wanted. Parameter
     values, scaling and other metadata are carried over.
     """
-    from .spec import InputSpec
+    from ..language.spec import InputSpec
     name = "_clock"
     while name in net.sizes:
         name += "_"

@@ -23,7 +23,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from .plan import Plan
+from ..graph.plan import Plan
 from .simulate import Trace, forward, taps, final_state
 
 __all__ = ["gradient", "output_sensitivities", "OnlineRTRL"]

@@ -13,7 +13,7 @@ from typing import Dict, Mapping, Optional
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .plan import Plan
+from ..graph.plan import Plan
 
 __all__ = ["Trace", "forward", "taps", "final_state"]
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 import math
 import os
 
-from .cli import CommandError, load_net
-from .io_data import read_data
+from .common import CommandError, load_net
+from ..io.data_files import read_data
+from ..training.train import train
 
 __all__ = ["add_commands"]
 
@@ -115,7 +116,6 @@ def _progress(row) -> bool:
 
 def cmd_train(args) -> int:
     """Train a spec or saved model on a data file and save the trained model."""
-    import dyngraph as dg
     if args.epochs < 0:
         raise CommandError(f"--epochs must be >= 0, got {args.epochs}")
     divide = _fractions(args.divide) if args.divide else None
@@ -129,7 +129,7 @@ def cmd_train(args) -> int:
     inputs, targets = _records(net, args.data)
     val = _records(net, args.val) if args.val else None
     try:
-        result = dg.train(net, inputs, targets, method=args.method, epochs=args.epochs,
+        result = train(net, inputs, targets, method=args.method, epochs=args.epochs,
                           val=val, divide=divide, normalize=args.normalize, seed=args.seed,
                           callback=None if args.quiet else _progress, **options)
     except (ValueError, TypeError) as err:       # DataError is a ValueError
@@ -152,7 +152,7 @@ def cmd_train(args) -> int:
 def cmd_plot(args) -> int:
     """Simulate a model on a data file and write the diagnostic PNGs."""
     try:
-        from . import plots
+        from ..viz import plots
         plots._matplotlib()
     except ImportError as err:
         raise CommandError(f"plot needs matplotlib: pip install 'dyngraph[plot]' ({err})")

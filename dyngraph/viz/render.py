@@ -39,7 +39,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import networkx as nx
 import pydot
 
-from .io_data import write_atomic
+from ..io.data_files import write_atomic
 
 __all__ = ["to_dot", "render", "format_delays", "RenderError", "FORMATS"]
 

@@ -38,10 +38,10 @@ import numpy as np
 
 from . import optimizers as _opt
 from . import scaling as _scaling
-from .data import DataError, to_internal
+from ..engines.records import DataError, to_internal
 from .divide import block_ranges, mask_targets
-from .losses import LOSSES, loss_and_adjoint
-from .simulate import forward
+from ..engines.losses import LOSSES, loss_and_adjoint
+from ..engines.simulate import forward
 
 __all__ = ["train", "TrainResult", "METHODS"]
 

@@ -15,7 +15,7 @@ from typing import Dict, Mapping, Optional, Tuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .plan import Plan
+from ..graph.plan import Plan
 from .simulate import Trace, fused_groups, taps
 
 __all__ = ["backward"]

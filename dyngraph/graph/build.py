@@ -13,7 +13,7 @@ from typing import Dict, List, Mapping, Tuple
 
 import networkx as nx
 
-from .spec import LayerSpec, MemorySpec, Problem, Spec, SpecError, Where
+from ..language.spec import LayerSpec, MemorySpec, Problem, Spec, SpecError, Where
 
 __all__ = ["Graph", "build_graph", "zero_delay_graph"]
 

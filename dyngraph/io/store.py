@@ -28,102 +28,24 @@ import zipfile
 from typing import Any, Dict
 
 import numpy as np
-import yaml
 
-__all__ = ["FORMAT", "ModelError", "save_model", "load_model", "spec_to_yaml"]
+from .._version import __version__
+from ..graph.build import build_graph
+from ..graph.plan import make_plan
+from ..language.loader import load_spec
+from ..language.writer import spec_to_yaml
+
+__all__ = ["FORMAT", "ModelError", "save_model", "read_model", "spec_to_yaml"]
 
 FORMAT = 1
 SPEC_FILE, WEIGHTS_FILE, META_FILE = "spec.yaml", "weights.npz", "meta.json"
 _MAX_META_BYTES = 64 << 20
+_HEADER = "# written by dyngraph.io.store; weights are in weights.npz\n"
 
 
 class ModelError(ValueError):
     """A saved model that cannot be read back: missing files, wrong format, blocks that do
     not fit the spec."""
-
-
-# --------------------------------------------------------------------------- spec -> YAML
-class _Dumper(yaml.SafeDumper):
-    """Safe YAML without anchors/aliases (the spec loader refuses aliases)."""
-
-    def ignore_aliases(self, data):
-        return True
-
-
-class _Flow(dict):
-    """A mapping written on one line ({delays: [1, 2], weight: full, learn: true})."""
-
-
-_Dumper.add_representer(_Flow, lambda dumper, data: dumper.represent_mapping(
-    "tag:yaml.org,2002:map", data.items(), flow_style=True))
-
-
-def _init(value):
-    return value if isinstance(value, str) else float(value)
-
-
-def _link(link) -> Dict[str, Any]:
-    out: Dict[str, Any] = _Flow({"delays": [int(d) for d in link.delays], "weight": link.weight})
-    if link.weight != "identity":
-        out["learn"] = bool(link.learn)
-        if link.init is not None:
-            out["init"] = _init(link.init)
-        if link.value is not None:
-            out["value"] = [[float(x) for x in row] for row in link.value]
-    return out
-
-
-def _layer(layer) -> Dict[str, Any]:
-    out: Dict[str, Any] = {}
-    if layer.kind != "layer":
-        out["kind"] = layer.kind
-    if layer.size is not None:
-        out["size"] = int(layer.size)
-    out["transfer"] = layer.transfer
-    if layer.kind == "layer":
-        out["net"] = layer.net
-        b = layer.bias
-        if not b.enabled:
-            out["bias"] = False
-        else:
-            bias: Dict[str, Any] = _Flow({"learn": bool(b.learn)})
-            if b.init is not None:
-                bias["init"] = _init(b.init)
-            if b.value is not None:
-                bias["value"] = [float(x) for x in b.value]
-            out["bias"] = bias
-    out["from"] = {link.source: _link(link) for link in layer.links}
-    return out
-
-
-def _memory(mem) -> Dict[str, Any]:
-    if mem.kind == "gamma":
-        return _Flow({"kind": "gamma", "from": mem.source, "order": int(mem.order),
-                      "mu": float(mem.mu), "learn": bool(mem.learn)})
-    return _Flow({"kind": mem.kind, "from": mem.source,
-                  "delays": [int(d) for d in mem.delays]})
-
-
-def spec_to_yaml(spec) -> str:
-    """A :class:`~dyngraph.spec.Spec` as spec-language v1 YAML text.
-
-    Every item is written in its explicit long form (links as ``{delays, weight, learn}``),
-    so the text loads back (``dyngraph.loader.loads_spec``) to the same network: the same
-    nodes, order, links, delays, weights, biases and initial values.
-    """
-    doc: Dict[str, Any] = {"dyngraph": 1, "name": spec.name}
-    if spec.description:
-        doc["description"] = spec.description
-    if spec.inputs:
-        doc["inputs"] = {i.name: ({"size": int(i.size), "feedback_of": i.feedback_of}
-                                  if i.feedback_of else int(i.size)) for i in spec.inputs}
-    doc["layers"] = {layer.name: _layer(layer) for layer in spec.layers}
-    if spec.memories:
-        doc["memories"] = {m.name: _memory(m) for m in spec.memories}
-    doc["outputs"] = list(spec.outputs)
-    body = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=None,
-                     allow_unicode=True, width=100)
-    return "# written by dyngraph.store.spec_to_yaml; weights are in weights.npz\n" + body
 
 
 # --------------------------------------------------------------------------- save
@@ -155,26 +77,32 @@ def _is_model_dir(path) -> bool:
     return not names or META_FILE in names
 
 
-def save_model(net, path) -> None:
-    """Write ``net`` to the directory ``path`` atomically (see the module doc).
+def save_model(spec, values, meta, path) -> None:
+    """Write a model to the directory ``path`` atomically (see the module doc).
+
+    Parameters
+    ----------
+    spec : Spec
+    values : dict block name -> ndarray, every parameter block
+    meta : dict, plain JSON data (scaling, feedback, training record)
+    path : str or path-like
 
     An existing model directory (or an empty directory) at ``path`` is replaced; any other
     existing file or directory is refused, so a typo cannot wipe unrelated data.
     """
-    from . import __version__
     path = os.path.abspath(os.fspath(path))
     if os.path.exists(path) and not (os.path.isdir(path) and _is_model_dir(path)):
         raise ValueError(f"save: '{path}' exists and is not a dyngraph model directory; "
                          f"refusing to overwrite it")
-    meta = _jsonable(dict(net.meta))
-    values = {name: np.ascontiguousarray(net.get(name), dtype=np.float64)
-              for name in net.block_names}
+    meta = _jsonable(dict(meta))
+    values = {name: np.ascontiguousarray(value, dtype=np.float64)
+              for name, value in values.items()}
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=parent)
     try:
         with open(os.path.join(tmp, SPEC_FILE), "w", encoding="utf-8") as fh:
-            fh.write(spec_to_yaml(net.spec))
+            fh.write(_HEADER + spec_to_yaml(spec))
         with open(os.path.join(tmp, WEIGHTS_FILE), "wb") as fh:
             np.savez(fh, **values)
         with open(os.path.join(tmp, META_FILE), "w", encoding="utf-8") as fh:
@@ -220,7 +148,7 @@ def _read_meta(path) -> Dict[str, Any]:
     return meta
 
 
-def _read_weights(path, net) -> Dict[str, np.ndarray]:
+def _read_weights(path, expected) -> Dict[str, np.ndarray]:
     file = os.path.join(path, WEIGHTS_FILE)
     if not os.path.isfile(file):
         raise ModelError(f"{path}: no {WEIGHTS_FILE}")
@@ -229,7 +157,6 @@ def _read_weights(path, net) -> Dict[str, np.ndarray]:
             arrays = {name: npz[name] for name in npz.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as err:
         raise ModelError(f"{file}: not a readable .npz archive ({err})") from None
-    expected = {name: net.get(name).shape for name in net.block_names}
     missing = [n for n in expected if n not in arrays]
     extra = sorted(n for n in arrays if n not in expected)
     problems = [f"block '{n}' is missing (the spec expects shape {expected[n]})"
@@ -251,29 +178,25 @@ def _read_weights(path, net) -> Dict[str, np.ndarray]:
     return {n: arrays[n].astype(np.float64) for n in expected}
 
 
-def load_model(path):
-    """Read a model directory written by :func:`save_model` (``dg.load(path)`` calls this).
+def read_model(path):
+    """Read a model directory written by :func:`save_model`.
+
+    Returns
+    -------
+    (Spec, dict, dict)
+        The spec, every parameter block by name (checked against the spec's shapes) and the
+        metadata. ``dyngraph.load(path)`` wraps these into a ``Net``.
 
     Raises
     ------
     ModelError : missing files, unknown format, blocks that do not fit the spec
     SpecError : spec.yaml is not a valid spec (positions in spec.yaml)
     """
-    from .loader import load_spec
-    from .network import Net
-    from .scaling import check_scaling
     path = os.fspath(path)
     meta = _read_meta(path)
     spec_file = os.path.join(path, SPEC_FILE)
     if not os.path.isfile(spec_file):
         raise ModelError(f"{path}: no {SPEC_FILE}")
-    net = Net(load_spec(spec_file))
-    for name, value in _read_weights(path, net).items():
-        net.set(name, value)
-    net.meta = meta
-    if meta.get("scaling") is not None:
-        try:
-            check_scaling(meta["scaling"], net)
-        except ValueError as err:
-            raise ModelError(f"{os.path.join(path, META_FILE)}: {err}") from None
-    return net
+    spec = load_spec(spec_file)
+    expected = {b.name: tuple(b.shape) for b in make_plan(build_graph(spec)).blocks}
+    return spec, _read_weights(path, expected), meta

@@ -23,7 +23,7 @@ from typing import Dict, List, Mapping
 
 import numpy as np
 
-from .data import DataError
+from ..engines.records import DataError
 
 __all__ = ["read_data", "write_data", "column_names", "data_format", "write_atomic",
            "DATA_FORMATS"]

@@ -1,5 +1,5 @@
-"""The ``dyngraph`` command line: validate, render, simulate, gradcheck (and train/plot when
-:mod:`dyngraph.commands_train` is present).
+"""The ``dyngraph`` command line: validate, render, simulate, gradcheck (here) and train,
+plot (:mod:`dyngraph.cli.train`).
 
 Exit codes: 0 success; 1 a check failed (``gradcheck`` mismatch); 2 bad input — a spec error
 (printed one problem per line in compiler style ``file:line:col: where: message``), an
@@ -12,57 +12,26 @@ sets ``func`` (``args -> int``) with ``set_defaults`` and may raise :class:`Comm
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 from typing import List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from .data import DataError
-from .io_data import data_format, read_data, write_data
-from .render import RenderError
-from .spec import SpecError
+from .._version import __version__
+
+from ..engines.records import DataError
+from ..io.data_files import data_format, read_data, write_data
+from ..viz.render import RenderError
+from ..language.spec import SpecError
+from . import train as _train_commands
+from .common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, CommandError, load_net
 
 __all__ = ["main", "build_parser", "load_net", "CommandError"]
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 GRAD_TOL_ENGINES = 1e-8      # max|g_bptt - g_rtrl| / max|g|
 GRAD_TOL_FD = 1e-5           # |g.v - fd| / max(|fd|, 1e-12)
 FD_EPS = 1e-6
-
-
-class CommandError(Exception):
-    """Bad input found by a subcommand: ``lines`` go to stderr, ``code`` is the exit code."""
-
-    def __init__(self, lines, code: int = EXIT_BAD_INPUT):
-        self.lines = [lines] if isinstance(lines, str) else list(lines)
-        self.code = code
-        super().__init__("\n".join(self.lines))
-
-
-# --------------------------------------------------------------------------- shared helpers
-def load_net(path: str, seed: int = 0):
-    """``dyngraph.load(path, seed)`` with every bad-input failure turned into CommandError.
-
-    A spec error keeps its problems one per line; a missing / unreadable file or a broken
-    saved model gives one line naming the path.
-    """
-    import dyngraph
-    try:
-        return dyngraph.load(path, seed=seed)
-    except SpecError as err:
-        raise CommandError([str(p) for p in err.problems] or [str(err)]) from None
-    except OSError as err:
-        raise CommandError(f"{path}: cannot read: {err.strerror or err}") from None
-    except ModuleNotFoundError as err:
-        # A directory is a saved model, read by dyngraph.store.
-        raise CommandError(f"{path}: is a directory, and loading saved models is not "
-                           f"available ({err})") from None
-    except ValueError as err:                    # broken saved models (store.ModelError)
-        message = str(err)
-        raise CommandError(message if path in message else f"{path}: {message}") from None
 
 
 _load_net = load_net
@@ -85,7 +54,7 @@ def _transfers(net) -> List[str]:
 
 # --------------------------------------------------------------------------- validate
 def _node_row(net, name: str) -> List[str]:
-    from .render import format_delays
+    from ..viz.render import format_delays
     data = net.graph.nodes[name]
     spec = data["spec"]
     kind = data["kind"]
@@ -131,7 +100,7 @@ def cmd_validate(args) -> int:
 # --------------------------------------------------------------------------- render
 def cmd_render(args) -> int:
     """Draw the folded (or unrolled) diagram to a file chosen by extension."""
-    from .render import render
+    from ..viz.render import render
     net = load_net(args.spec)
     try:
         render(net, args.output, unroll=args.unroll)
@@ -173,7 +142,7 @@ def _random_problem(net, rng, T: int, Q: int):
 
 
 def _loss_at(net, theta, inputs, targets, loss):
-    from .losses import loss_and_adjoint
+    from ..engines.losses import loss_and_adjoint
     trial = net.copy()
     trial.params = theta
     Y = trial.simulate(inputs)
@@ -246,12 +215,11 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser, with the train/plot commands when that module is installed."""
+    """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
         prog="dyngraph",
         description="Dynamic neural networks from YAML specs: check, draw, simulate, "
                     "differentiate, train.")
-    from . import __version__
     parser.add_argument("--version", action="version", version=f"dyngraph {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -281,24 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--Q", type=_positive_int, default=3, help="number of sequences (3)")
     p.set_defaults(func=cmd_gradcheck)
 
-    _add_plugin_commands(sub)
+    _train_commands.add_commands(sub)
     return parser
-
-
-def _add_plugin_commands(subparsers) -> None:
-    """Let dyngraph.commands_train add its subcommands (train, plot) when it exists."""
-    name = f"{__package__}.commands_train"
-    try:
-        module = importlib.import_module(name)
-    except ModuleNotFoundError as err:
-        if err.name == name:
-            return
-        print(f"dyngraph: warning: {name} is unavailable ({err})", file=sys.stderr)
-        return
-    except ImportError as err:
-        print(f"dyngraph: warning: {name} is unavailable ({err})", file=sys.stderr)
-        return
-    module.add_commands(subparsers)
 
 
 # --------------------------------------------------------------------------- entry point

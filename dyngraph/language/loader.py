@@ -27,9 +27,9 @@ import yaml
 from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-from .transfers import TRANSFER_ALIASES as _KIND_ALIASES
-from .transfers import TRANSFERS as _KIND_TRANSFERS
-from .weights import WEIGHTS as _KIND_WEIGHTS
+from ..kinds.transfers import TRANSFER_ALIASES as _KIND_ALIASES
+from ..kinds.transfers import TRANSFERS as _KIND_TRANSFERS
+from ..kinds.weights import WEIGHTS as _KIND_WEIGHTS
 from .spec import (
     INIT_RULES,
     BiasSpec,

@@ -19,8 +19,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .graph import Graph
-from .kinds import WEIGHTS
+from .build import Graph
+from ..kinds.table import WEIGHTS
 
 __all__ = ["Block", "blocks_of", "initial_values", "weight_block_name", "bias_block_name",
            "mu_block_name"]

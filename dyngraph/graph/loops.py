@@ -9,27 +9,26 @@ from __future__ import annotations
 
 import dataclasses
 
+from .build import build_graph
 from .params import weight_block_name
-from .spec import InputSpec, SpecError
+from ..language.spec import InputSpec, Problem, SpecError
 
 __all__ = ["closeloop", "openloop"]
 
 
-def _transfer(net, spec):
-    """New Net from ``spec`` (same layers and link order as ``net.spec``, some sources
-    renamed) carrying every parameter value across, link by link."""
-    from .network import Net
-    new = Net(spec)
-    old_layers = {l.name: l for l in net.spec.layers}
-    for layer in spec.layers:
+def _carry(spec, new_spec, values):
+    """Parameter values of ``new_spec`` (same layers and link order as ``spec``, some
+    sources renamed), carried across link by link from ``values`` (block name -> array)."""
+    new = {}
+    old_layers = {l.name: l for l in spec.layers}
+    for layer in new_spec.layers:
         for link, old in zip(layer.links, old_layers[layer.name].links):
             src = weight_block_name(layer.name, old.source)
-            if src in net._values:
-                new._values[weight_block_name(layer.name, link.source)] = net._values[src].copy()
-    for name, value in net._values.items():
+            if src in values:
+                new[weight_block_name(layer.name, link.source)] = values[src].copy()
+    for name, value in values.items():
         if "[" not in name:          # biases and gamma mu keep their names
-            new._values[name] = value.copy()
-    new.meta = dict(net.meta)
+            new[name] = value.copy()
     return new
 
 
@@ -48,40 +47,54 @@ def _relink(spec, rename):
 
 
 def _problem(layer, message):
-    from .spec import Problem
     return Problem(layer.where, f"layers.{layer.name}", message)
 
 
-def closeloop(net):
+def closeloop(spec, values, meta):
     """Parallel form of a series-parallel net: each ``feedback_of`` input is replaced by the
-    layer it stands for. A net without such inputs is returned as a copy."""
-    spec = net.spec
+    layer it stands for.
+
+    Parameters
+    ----------
+    spec : Spec
+    values : dict block name -> ndarray, the parameter values
+    meta : dict, the model's metadata (its ``feedback`` record is updated)
+
+    Returns
+    -------
+    (Spec, dict, dict)
+        The new spec, its parameter values and metadata; the inputs unchanged (copied) when
+        the spec has no ``feedback_of`` input.
+    """
     fb = {i.name: i.feedback_of for i in spec.inputs if i.feedback_of}
     if not fb:
-        return net.copy()
-    record = dict(net.meta.get("feedback", {}))
+        return spec, {k: v.copy() for k, v in values.items()}, dict(meta)
+    record = dict(meta.get("feedback", {}))
     for pos, i in enumerate(spec.inputs):
         if i.feedback_of:
             record[i.feedback_of] = {"input": i.name, "position": pos}
     new_spec = dataclasses.replace(
         spec, inputs=tuple(i for i in spec.inputs if not i.feedback_of),
         layers=_relink(spec, fb))
-    new = _transfer(net, new_spec)
-    new.meta["feedback"] = record
-    return new
+    new_meta = dict(meta)
+    new_meta["feedback"] = record
+    return new_spec, _carry(spec, new_spec, values), new_meta
 
 
-def openloop(net):
+def openloop(spec, values, meta):
     """Series-parallel form of a parallel net: every link that reads an output layer through
     delays >= 1 only reads a new input ``<layer>_meas`` (or the name it had before
-    ``closeloop``) declared ``feedback_of`` that layer."""
-    spec = net.spec
-    record = net.meta.get("feedback", {})
+    ``closeloop``) declared ``feedback_of`` that layer.
+
+    Parameters and returns as :func:`closeloop`.
+    """
+    record = meta.get("feedback", {})
     outputs = {o for o in spec.outputs if o in {l.name for l in spec.layers}}
     fed = [o for o in spec.outputs if o in outputs and any(
         l.source == o and min(l.delays) >= 1 for layer in spec.layers for l in layer.links)]
     if not fed:
-        return net.copy()
+        return spec, {k: v.copy() for k, v in values.items()}, dict(meta)
+    sizes = build_graph(spec).sizes
     taken = {i.name for i in spec.inputs} | {l.name for l in spec.layers} \
         | {m.name for m in spec.memories}
     names = {}
@@ -98,11 +111,11 @@ def openloop(net):
         layers.append(dataclasses.replace(layer, links=links))
     inputs = list(spec.inputs)
     for o in fed:
-        size = net.sizes[o]
+        size = sizes[o]
         inp = InputSpec(names[o], size, feedback_of=o)
         pos = record.get(o, {}).get("position", len(inputs))
         inputs.insert(min(pos, len(inputs)), inp)
     new_spec = dataclasses.replace(spec, inputs=tuple(inputs), layers=tuple(layers))
-    new = _transfer(net, new_spec)
-    new.meta["feedback"] = {k: v for k, v in record.items() if k not in names}
-    return new
+    new_meta = dict(meta)
+    new_meta["feedback"] = {k: v for k, v in record.items() if k not in names}
+    return new_spec, _carry(spec, new_spec, values), new_meta

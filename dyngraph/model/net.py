@@ -5,23 +5,28 @@ the parameter values and converts user arrays to the engines' layout and back.
 """
 from __future__ import annotations
 
+import os
 from typing import Dict, Mapping, Optional
 
 import numpy as np
 
-from . import bptt as _bptt
-from . import rtrl as _rtrl
-from . import scaling as _scaling
-from .data import (DataError, from_internal, initial_to_internal, to_internal,
-                   weights_to_internal)
-from .graph import build_graph
-from .losses import error_vector, loss_and_adjoint
-from .plan import make_plan
-from .params import initial_values
-from .simulate import final_state, forward
-from .spec import Spec
+from ..engines import bptt as _bptt
+from ..engines import rtrl as _rtrl
+from ..engines.losses import error_vector, loss_and_adjoint
+from ..engines.records import (DataError, from_internal, initial_to_internal, to_internal,
+                               weights_to_internal)
+from ..engines.simulate import final_state, forward
+from ..graph import loops as _loops
+from ..graph.build import build_graph
+from ..graph.params import initial_values
+from ..graph.plan import make_plan
+from ..io import store as _store
+from ..language.spec import Spec
+from ..training import scaling as _scaling
+from ..training.forecast import forecast as _forecast
+from ..viz import render as _render
 
-__all__ = ["Net"]
+__all__ = ["Net", "load_model"]
 
 
 class Net:
@@ -305,42 +310,66 @@ class Net:
     # ------------------------------------------------------------------ forms
     def closeloop(self) -> "Net":
         """Series-parallel (open-loop) -> parallel (closed-loop) form; weights kept."""
-        from .loops import closeloop
-        return closeloop(self)
+        return _net_of(*_loops.closeloop(self.spec, self._values, self.meta))
 
     def openloop(self) -> "Net":
         """Parallel (closed-loop) -> series-parallel (open-loop) form; weights kept."""
-        from .loops import openloop
-        return openloop(self)
+        return _net_of(*_loops.openloop(self.spec, self._values, self.meta))
 
     # ------------------------------------------------------------------ workflow
     def forecast(self, past_inputs, past_outputs, future_inputs=None, steps=None):
         """Multi-step prediction in closed loop from the end of a measured record.
 
         See :func:`dyngraph.forecast.forecast`."""
-        from .forecast import forecast
-        return forecast(self, past_inputs, past_outputs, future_inputs, steps)
+        return _forecast(self, past_inputs, past_outputs, future_inputs, steps)
 
     def save(self, path) -> None:
         """Write the model to directory ``path`` (spec.yaml, weights.npz, meta.json),
         atomically; ``dg.load(path)`` reads it back. See :mod:`dyngraph.store`."""
-        from .store import save_model
-        save_model(self, path)
+        _store.save_model(self.spec, {n: self._values[n] for n in self.block_names},
+                          self.meta, path)
 
     # ------------------------------------------------------------------ drawing
     def to_dot(self, unroll: Optional[int] = None):
         """A pydot.Dot of the folded graph, or unrolled over ``unroll`` time steps."""
-        from .render import to_dot
-        return to_dot(self, unroll=unroll)
+        return _render.to_dot(self, unroll=unroll)
 
     def render(self, path, unroll: Optional[int] = None):
         """Write the diagram to ``path`` (.svg, .png, .pdf or .dot by extension)."""
-        from .render import render
-        return render(self, path, unroll=unroll)
+        return _render.render(self, path, unroll=unroll)
 
     def __repr__(self):
         return (f"Net({self.name!r}, inputs={self.inputs}, outputs={self.outputs}, "
                 f"params={self.n_params})")
+
+
+def _net_of(spec: Spec, values: Mapping[str, np.ndarray], meta) -> Net:
+    """A new Net of ``spec`` carrying ``values`` (by block name) and ``meta``."""
+    new = Net(spec)
+    for name, value in values.items():
+        new._values[name] = np.array(value, dtype=float)
+    new.meta = dict(meta)
+    return new
+
+
+def load_model(path) -> Net:
+    """A :class:`Net` from a model directory written by :meth:`Net.save`
+    (``dg.load(path)`` calls this; see :mod:`dyngraph.io.store` for the format).
+
+    Raises
+    ------
+    ModelError : missing files, unknown format, blocks or scaling that do not fit the spec
+    SpecError : spec.yaml is not a valid spec (positions in spec.yaml)
+    """
+    spec, values, meta = _store.read_model(path)
+    net = _net_of(spec, values, meta)
+    if meta.get("scaling") is not None:
+        try:
+            _scaling.check_scaling(meta["scaling"], net)
+        except ValueError as err:
+            raise _store.ModelError(f"{os.path.join(os.fspath(path), _store.META_FILE)}: "
+                                    f"{err}") from None
+    return net
 
 
 def _truncated(plan, P, trace, dA, learn, truncate):

@@ -12,8 +12,8 @@ from typing import Dict, FrozenSet, Tuple
 
 import networkx as nx
 
-from .graph import Graph
-from .kinds import KINDS, LinkInfo
+from .build import Graph
+from ..kinds.table import KINDS, LinkInfo
 from .params import Block, bias_block_name, blocks_of, mu_block_name, weight_block_name
 
 __all__ = ["Plan", "NodePlan", "Component", "make_plan"]
