@@ -1,0 +1,96 @@
+"""Memory kinds without weights of their own: the gamma memory and the tapped delay line."""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["GammaKind", "TdlKind"]
+
+
+class GammaKind:
+    """Gamma memory of order K on a source of size m (de Vries & Principe):
+
+        x_0(t) = s(t);  x_k(t) = (1 - mu) x_k(t-1) + mu x_{k-1}(t-1),  k = 1..K
+
+    Output a = [x_0; ...; x_K], shape (B, Q, (K+1)*m). Link 0 is the source at delay 0,
+    link 1 the node's own output at delay 1.
+    """
+
+    name = "gamma"
+
+    def __init__(self, size, links, order, mu_block):
+        self.S = size
+        self.links = tuple(links)
+        self.K = order
+        self.m = size // (order + 1)
+        self.mu = mu_block
+
+    def hoist(self, P, X, pre=frozenset()):
+        # Nothing to precompute: hand the outside taps (usually the source's) to step.
+        return (X.get(0), X.get(1))
+
+    def step(self, P, H, X):
+        mu = P[self.mu]
+        m = self.m
+        src = X[0] if 0 in X else H[0]
+        prev = X[1] if 1 in X else H[1]
+        a = np.empty(prev.shape)
+        a[..., :m] = src
+        a[..., m:] = (1.0 - mu) * prev[..., m:] + mu * prev[..., :-m]
+        return a, ()
+
+    def delta(self, P, c, G):
+        return G
+
+    def vjp_input(self, P, c, d, l):
+        m = self.m
+        if l == 0:
+            return d[..., :m]
+        mu = P[self.mu]
+        g = np.zeros(d.shape)
+        g[..., m:] = (1.0 - mu) * d[..., m:]
+        g[..., :-m] += mu * d[..., m:]
+        return g
+
+    def _dmu(self, X, d):
+        m = self.m
+        prev = X[1]
+        return d[..., m:] * (prev[..., :-m] - prev[..., m:])
+
+    def param_grad(self, P, X, c, d, blocks):
+        if self.mu not in blocks:
+            return {}
+        return {self.mu: np.array([self._dmu(X, d).sum()])}
+
+    def param_jac(self, P, X, c, d, blocks):
+        if self.mu not in blocks:
+            return {}
+        return {self.mu: self._dmu(X, d).sum(axis=-1, keepdims=True)}
+
+
+class TdlKind:
+    """Tapped delay line node: a = [s(t - d_1); ...; s(t - d_k)], shape (B, Q, k*m)."""
+
+    name = "tdl"
+
+    def __init__(self, size, links):
+        self.S = size
+        self.links = tuple(links)
+
+    def hoist(self, P, X, pre=frozenset()):
+        return (X[0],) if X else ()
+
+    def step(self, P, H, X):
+        a = H[0] if H else X[0]
+        return a, ()
+
+    def delta(self, P, c, G):
+        return G
+
+    def vjp_input(self, P, c, d, l):
+        return d
+
+    def param_grad(self, P, X, c, d, blocks):
+        return {}
+
+    def param_jac(self, P, X, c, d, blocks):
+        return {}
