@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from dyngraph.language import loader
+from dyngraph.language.values import resolve_plain
 from dyngraph.language.loader import (
     MAX_DELAY,
     MAX_FILE_BYTES,
@@ -67,8 +68,10 @@ def layer(body: str, extra: str = "") -> LayerSpec:
 
 
 def problems(text: str):
+    """The loader's local problems of a fragment (names defined elsewhere are not checked;
+    the malformed corpus and the reference tests below check them)."""
     with pytest.raises(SpecError) as info:
-        loads_spec(text, "t.yaml")
+        loads_spec(text, "t.yaml", references=False)
     return info.value.problems
 
 
@@ -353,19 +356,19 @@ def test_tdl_memory():
 
 
 def test_version_optional_and_name_default():
-    spec = loads_spec("layers: {y: {size: 1, from: u}}\noutputs: [y]\n")
+    spec = loads_spec("layers: {y: {size: 1, from: {y: 1}}}\noutputs: [y]\n")
     assert (spec.version, spec.name, spec.description, spec.inputs) == (1, "net", "", ())
 
 
 def test_standard_explicit_tags_allowed():
-    spec = loads_spec("name: !!str 5\nlayers: {y: {size: !!int 3, from: u}}\n"
-                      "memories: {g: {kind: gamma, from: u, order: 1, mu: !!float 1}}\n"
+    spec = loads_spec("name: !!str 5\nlayers: {y: {size: !!int 3, from: {y: 1}}}\n"
+                      "memories: {g: {kind: gamma, from: y, order: 1, mu: !!float 1}}\n"
                       "outputs: !!seq [y]\n")
     assert spec.name == "5" and spec.layers[0].size == 3 and spec.memories[0].mu == 1.0
 
 
 def test_empty_optional_sections():
-    spec = loads_spec("inputs:\nmemories:\nlayers: {y: {size: 1, from: u}}\noutputs: [y]\n")
+    spec = loads_spec("inputs:\nmemories:\nlayers: {y: {size: 1, from: {y: 1}}}\noutputs: [y]\n")
     assert spec.inputs == () and spec.memories == ()
 
 
@@ -375,7 +378,7 @@ def test_empty_optional_sections():
 
 def test_colon_scalar_is_not_sexagesimal():
     assert yaml.safe_load("d: 1:2") == {"d": 62}        # what we must not do
-    assert loader._resolve_plain("1:2") == "1:2"
+    assert resolve_plain("1:2") == "1:2"
     assert links("{u: 1:2}") == [("u", (1, 2))]
     assert "got '1:2'" in messages(one_layer("size: 1:2, from: u"))
 
@@ -387,7 +390,7 @@ def test_colon_scalar_is_not_sexagesimal():
     ("tanh", "tanh"), ("2001-01-01", "2001-01-01"),
 ])
 def test_scalar_resolution(text, value):
-    got = loader._resolve_plain(text)
+    got = resolve_plain(text)
     assert got == value and type(got) is type(value)
 
 
@@ -528,7 +531,7 @@ def test_doc_example_loads(block):
         text += "layers:\n  zz: {size: 1, from: u}\n"
     if not re.search(r"^outputs:", text, re.M):
         text += "outputs: [zz]\n"
-    assert isinstance(loads_spec(text), Spec)
+    assert isinstance(loads_spec(text, references=False), Spec)
 
 
 def test_control_character_refused():
@@ -555,3 +558,46 @@ def test_version_must_be_integer_one():
 def test_outputs_mapping_refused():
     (p,) = problems("layers: {y: {size: 1, from: u}}\noutputs: {y: 1}\n")
     assert "outputs must be a name or a list of names" in p.message
+
+
+# ---------------------------------------------------------------------------------------
+# Names used but not defined: reported in the same run as the other problems
+# ---------------------------------------------------------------------------------------
+
+def test_unknown_source_reported_with_local_problems():
+    text = ("inputs: {u: 1}\nlayers:\n  h: {size: ten, from: {uu: 1}}\n"
+            "  y: {size: 1, from: h}\noutputs: [y]\n")
+    got = [(p.where.line, p.where.col, p.message) for p in problems_with_names(text)]
+    assert got == [(3, 13, "size must be an integer from 1 to 100000, got 'ten'"),
+                   (3, 26, "unknown source 'uu' (did you mean 'u'?)")]
+
+
+def test_reference_to_an_invalid_name_is_not_reported_twice():
+    got = problems_with_names("inputs: {u: 1}\nlayers:\n  my-y: {size: 1, from: u}\n"
+                              "outputs: [my_y]\n")
+    assert [p.message.split(";")[0] for p in got] == ["invalid layer name 'my-y'"]
+
+
+def test_references_off_for_fragments():
+    spec = loads_spec("layers: {y: {size: 1, from: u}}\noutputs: [y]\n", references=False)
+    assert spec.layers[0].links[0].source == "u"
+
+
+def problems_with_names(text):
+    with pytest.raises(SpecError) as info:
+        loads_spec(text, "t.yaml")
+    return info.value.problems
+
+
+@pytest.mark.parametrize("where, text", [
+    ("inputs: {u: BIG}", "an input size 99999999999999999999… (5000 characters) exceeds"),
+    ("inputs: {u: 1}\nlayers: {y: {size: 1, from: {u: BIG}}}", "a delay 9999"),
+    ("inputs: {u: 1}\nlayers: {y: {size: 1, from: {u: {value: [[BIG]]}}}}",
+     "a value element must be a finite number, got 9999"),
+])
+def test_integer_literal_beyond_python_limit_is_a_positioned_problem(where, text):
+    body = where.replace("BIG", "9" * 5000)
+    if "layers" not in body:
+        body += "\nlayers: {y: {size: 1, from: u}}"
+    (p,) = problems_with_names(body + "\noutputs: [y]\n")
+    assert text in p.message and p.where.line >= 1 and p.where.col > 1

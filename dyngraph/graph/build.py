@@ -13,7 +13,8 @@ from typing import Dict, List, Mapping, Tuple
 
 import networkx as nx
 
-from ..language.spec import LayerSpec, MemorySpec, Problem, Spec, SpecError, Where
+from ..language.references import defined_names, reference_problems
+from ..language.spec import LayerSpec, MemorySpec, Problem, Spec, SpecError
 
 __all__ = ["Graph", "build_graph", "zero_delay_graph"]
 
@@ -106,16 +107,13 @@ def _shape_of(value):
 
 
 def _check_links(spec, sizes, problems):
-    names = set(sizes)
-    allnames = {n.name for n in list(spec.inputs) + list(spec.layers) + list(spec.memories)}
+    allnames = defined_names(spec)
     for layer in spec.layers:
         S = sizes.get(layer.name)
         for link in layer.links:
             ctx = f"layers.{layer.name}.from.{link.source}"
             if link.source not in allnames:
-                problems.append(Problem(link.where, ctx, f"unknown source '{link.source}'"
-                                        + _suggest(link.source, allnames)))
-                continue
+                continue                    # reported by reference_problems
             n = sizes.get(link.source)
             if S is None or n is None:
                 continue
@@ -138,35 +136,16 @@ def _check_links(spec, sizes, problems):
             if got != (S,) and not (got == () and S == 1):
                 problems.append(Problem(b.where, f"layers.{layer.name}.bias",
                                         f"value has shape {got}, expected ({S},)"))
-    for mem in spec.memories:
-        if mem.source not in allnames:
-            problems.append(Problem(mem.where, f"memories.{mem.name}.from",
-                                    f"unknown source '{mem.source}'"
-                                    + _suggest(mem.source, allnames)))
     layer_names = {l.name for l in spec.layers}
     for inp in spec.inputs:
-        if inp.feedback_of is None:
+        if inp.feedback_of is None or inp.feedback_of not in layer_names:
             continue
         ctx = f"inputs.{inp.name}.feedback_of"
-        if inp.feedback_of not in layer_names:
-            problems.append(Problem(inp.where, ctx, f"'{inp.feedback_of}' is not a layer"
-                                    + _suggest(inp.feedback_of, layer_names)))
-        elif sizes.get(inp.feedback_of) not in (None, inp.size):
+        if sizes.get(inp.feedback_of) not in (None, inp.size):
             problems.append(Problem(inp.where, ctx,
                                     f"input size {inp.size} differs from layer "
                                     f"'{inp.feedback_of}' size {sizes[inp.feedback_of]}"))
-    for o, w in zip(spec.outputs, spec.outputs_where or [Where()] * len(spec.outputs)):
-        if o not in names and o not in allnames:
-            problems.append(Problem(w, "outputs", f"unknown output '{o}'"
-                                    + _suggest(o, allnames)))
-        elif o in {i.name for i in spec.inputs}:
-            problems.append(Problem(w, "outputs", f"'{o}' is an input, not a layer or memory"))
-
-
-def _suggest(name, choices):
-    import difflib
-    close = difflib.get_close_matches(name, sorted(choices), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    problems.extend(reference_problems(spec))
 
 
 def zero_delay_graph(g: nx.MultiDiGraph) -> nx.DiGraph:

@@ -1,6 +1,6 @@
 """Transfer functions: a = f(n), each stating its derivative once (the table ``TRANSFERS``).
 
-Used by :mod:`dyngraph.kinds` (layers apply them) and :mod:`dyngraph.loader` (valid names).
+Used by the layer kind (it applies them) and the spec language (valid names, the docs table).
 Adding a transfer is one entry here (and a sample in tests/test_kinds.py).
 """
 from __future__ import annotations
@@ -30,6 +30,8 @@ class Transfer:
     linear: bool = False
     uses_n: bool = True
     f_into: Optional[Callable] = None
+    #: f(n) as the reference docs show it (docs/spec.md's transfer table is generated).
+    formula: str = ""
 
     @property
     def elementwise(self) -> bool:
@@ -95,23 +97,30 @@ def _softmax(n):
 
 TRANSFERS: Dict[str, Transfer] = {
     "linear": Transfer(lambda n: n, lambda n, a: np.ones_like(a), linear=True, uses_n=False,
-                       f_into=_copy_into),
+                       f_into=_copy_into, formula="n"),
     "tanh": Transfer(np.tanh, lambda n, a: _one_minus_square(a), uses_n=False,
-                     f_into=np.tanh),
+                     f_into=np.tanh, formula="tanh(n)"),
     "sigmoid": Transfer(_sigmoid, lambda n, a: _sigmoid_deriv(a), uses_n=False,
-                        f_into=_sigmoid_into),
-    "relu": Transfer(lambda n: np.maximum(n, 0.0), lambda n, a: (n > 0).astype(float)),
-    "softplus": Transfer(lambda n: np.logaddexp(0.0, n), lambda n, a: _sigmoid(n)),
+                        f_into=_sigmoid_into, formula="1 / (1 + e^(−n))"),
+    "relu": Transfer(lambda n: np.maximum(n, 0.0), lambda n, a: (n > 0).astype(float),
+                     formula="max(0, n)"),
+    "softplus": Transfer(lambda n: np.logaddexp(0.0, n), lambda n, a: _sigmoid(n),
+                         formula="log(1 + e^n)"),
     "satlin": Transfer(lambda n: np.clip(n, 0.0, 1.0),
-                       lambda n, a: ((n > 0) & (n < 1)).astype(float)),
+                       lambda n, a: ((n > 0) & (n < 1)).astype(float),
+                       formula="clip(n, 0, 1)"),
     "satlins": Transfer(lambda n: np.clip(n, -1.0, 1.0),
-                        lambda n, a: ((n > -1) & (n < 1)).astype(float)),
+                        lambda n, a: ((n > -1) & (n < 1)).astype(float),
+                        formula="clip(n, −1, 1)"),
     # Step functions: derivative zero almost everywhere (gradient methods cannot train them).
-    "hardlim": Transfer(lambda n: (n >= 0).astype(float), lambda n, a: np.zeros_like(a)),
+    "hardlim": Transfer(lambda n: (n >= 0).astype(float), lambda n, a: np.zeros_like(a),
+                        formula="1 if n ≥ 0 else 0 (derivative 0: not trainable by gradients)"),
     "hardlims": Transfer(lambda n: np.where(n >= 0, 1.0, -1.0),
-                         lambda n, a: np.zeros_like(a)),
+                         lambda n, a: np.zeros_like(a),
+                         formula="1 if n ≥ 0 else −1 (derivative 0)"),
     "softmax": Transfer(_softmax, vjp_rule=lambda n, a, g: a * (g - (g * a).sum(
-        axis=-1, keepdims=True)), uses_n=False),
+        axis=-1, keepdims=True)), uses_n=False,
+        formula="e^(n_i) / Σ_j e^(n_j), over the layer's elements"),
 }
 
 #: MATLAB names accepted in specs.
