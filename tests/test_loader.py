@@ -569,7 +569,7 @@ def test_unknown_source_reported_with_local_problems():
             "  y: {size: 1, from: h}\noutputs: [y]\n")
     got = [(p.where.line, p.where.col, p.message) for p in problems_with_names(text)]
     assert got == [(3, 13, "size must be an integer from 1 to 100000, got 'ten'"),
-                   (3, 26, "unknown source 'uu' (did you mean 'u'?)")]
+                   (3, 25, "unknown source 'uu' (did you mean 'u'?)")]
 
 
 def test_reference_to_an_invalid_name_is_not_reported_twice():
