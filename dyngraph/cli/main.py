@@ -1,4 +1,4 @@
-"""The ``dyngraph`` command line: validate, render, simulate, gradcheck (here) and train,
+"""The ``dyngraph`` command line: validate, schema, render, simulate, gradcheck (here) and train,
 plot (:mod:`dyngraph.cli.train`).
 
 Exit codes: 0 success; 1 a check failed (``gradcheck`` mismatch); 2 bad input — a spec error
@@ -23,6 +23,7 @@ from .._version import __version__
 from ..engines.records import DataError
 from ..io.data_files import data_format, read_data, write_data
 from ..viz.render import RenderError
+from ..language.schema import schema_path
 from ..language.spec import SpecError
 from . import train as _train_commands
 from .common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, CommandError, load_net
@@ -94,6 +95,16 @@ def cmd_validate(args) -> int:
               + "; ".join("{" + ", ".join(c) + "}" for c in recurrent))
     else:
         print("recurrent components: none (feedforward in time: computed for all steps at once)")
+    return EXIT_OK
+
+
+def cmd_schema(args) -> int:
+    """Print the JSON Schema of the spec language (or, with --path, where it is installed)."""
+    path = schema_path()
+    if args.path:
+        print(path)
+    else:
+        sys.stdout.write(path.read_text(encoding="utf-8"))
     return EXIT_OK
 
 
@@ -226,6 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check a spec and summarise the network")
     p.add_argument("spec", help="spec file (.yaml) or saved model directory")
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("schema", help="print the spec language's JSON Schema (for editors)")
+    p.add_argument("--path", action="store_true",
+                   help="print the installed schema file's path instead")
+    p.set_defaults(func=cmd_schema)
 
     p = sub.add_parser("render", help="draw the network (.svg, .png, .pdf, .dot)")
     p.add_argument("spec", help="spec file (.yaml) or saved model directory")

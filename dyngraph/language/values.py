@@ -20,7 +20,7 @@ from .spec import Problem, Where
 from .yaml_tree import REFUSED_TAG, SCALAR_TAGS, YAML_TAG, where_of
 
 __all__ = ["Scalar", "Seq", "Map", "Bad", "Val", "ValueReader", "show", "unknown",
-           "resolve_plain"]
+           "resolve_plain", "plain"]
 
 _MAX_INT_DIGITS = 300            # float(int(...)) stays finite below ~308 digits
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -461,6 +461,18 @@ class ValueReader:
         return init, value
 
     # -- sections -------------------------------------------------------------------
+
+def plain(val: Val):
+    """A value tree as plain Python data (dict, list, scalars), e.g. for a JSON Schema
+    validator; refused nodes become None."""
+    if isinstance(val, Map):
+        return {key: plain(v) for key, (_, v) in val.entries.items()}
+    if isinstance(val, Seq):
+        return [plain(v) for v in val.items]
+    if isinstance(val, Scalar):
+        return val.value
+    return None
+
 
 def _too_long(val: Val) -> bool:
     """An integer literal too long to convert (resolved as inf)."""
