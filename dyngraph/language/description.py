@@ -1,14 +1,13 @@
 """The spec language, written down once: every section, every key, its type and meaning.
 
-This table is the single source of the language's vocabulary. Four things are made from it:
+This table is the single source of the language's vocabulary. Three things are made from it:
 
 - the loader's checks (:mod:`.sections`): which keys a section allows, the did-you-mean
   hints for the others, the type, range and choices of every simple key, the defaults;
 - the key tables of ``docs/spec.md`` and the transfer table (:mod:`.reference`, generated;
   a test keeps the committed file current);
 - the published JSON Schema ``dyngraph/language/schema.json`` (:mod:`.schema`), which
-  gives editors with a YAML language server completion and inline errors;
-- the names the writer may emit.
+  gives editors with a YAML language server completion and inline errors.
 
 A key's ``type`` is one of :data:`VALUE_TYPES`. Simple types (``int``, ``number``, ``bool``,
 ``name``, ``choice``, ``delays``, ``init``, ``text``) are read generically from the key's
