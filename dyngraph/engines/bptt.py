@@ -18,7 +18,7 @@ from numpy.lib.stride_tricks import as_strided
 from ..graph.plan import Plan
 from .simulate import Trace, fused_groups, taps
 
-__all__ = ["backward"]
+__all__ = ["backward", "Adjoints", "finish_recurrent"]
 
 
 def backward(plan: Plan, P: Mapping[str, np.ndarray], trace: Trace,
@@ -50,9 +50,12 @@ def backward(plan: Plan, P: Mapping[str, np.ndarray], trace: Trace,
         G.add(name, 0, g[t0:t1], t0, t1)
     tmin = None if t_range is None else t0
     grads: Dict[str, np.ndarray] = {}
+    backend = trace.backend
     for comp in reversed(plan.components):
         if comp.recurrent:
-            _backward_recurrent(plan, P, trace, G, comp, learn, grads, t0, t1, tmin)
+            if backend is None or not backend.backward_component(
+                    plan, P, trace, G, comp, learn, grads, t0, t1, tmin):
+                _backward_recurrent(plan, P, trace, G, comp, learn, grads, t0, t1, tmin)
             continue
         name = comp.nodes[0]
         if name not in G:
@@ -230,6 +233,13 @@ def _backward_recurrent(plan, P, trace, G, comp, learn, grads, t0, t1, tmin):
         for gs, off, d, span, W in groups:
             if t - d >= lo:
                 gs[off + t] += Dall[b, :, span] @ W
+    finish_recurrent(plan, P, trace, G, comp, learn, grads, t0, t1, tmin, D)
+
+
+def finish_recurrent(plan, P, trace, G, comp, learn, grads, t0, t1, tmin, D):
+    """After a recurrent component's backward sweep: everything linear in its deltas
+    ``D[v]`` (B, Q, S) — adjoints to sources outside it, and the parameter gradients — as
+    one matmul over all B·Q rows each."""
     for name in comp.nodes:
         node = plan.nodes[name]
         c = tuple(ci[t0:t1] for ci in trace.caches[name])

@@ -15,7 +15,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..graph.plan import Plan
 
-__all__ = ["Trace", "forward", "taps", "final_state"]
+__all__ = ["Trace", "forward", "taps", "final_state", "hoisted_groups"]
 
 
 @dataclass
@@ -27,6 +27,8 @@ class Trace:
     T, Q : int
     taps : dict name -> {link index: (T, Q, k*n)}, the stacked taps of nodes computed for
            all T at once (kept so the backward pass does not gather them again)
+    backend : the stepping backend of recurrent components (None = numpy); the backward
+           pass uses the same one
     """
 
     A: Dict[str, np.ndarray]
@@ -34,6 +36,7 @@ class Trace:
     T: int
     Q: int
     taps: Dict[str, dict] = None
+    backend: object = None
 
     def output(self, plan: Plan, name: str) -> np.ndarray:
         """Values of node ``name`` over t = 0..T-1, shape (T, Q, n)."""
@@ -80,7 +83,7 @@ def _allocate(plan: Plan, inputs: Mapping[str, np.ndarray], initial, T: int, Q: 
 
 
 def forward(plan: Plan, P: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray],
-            initial: Optional[Mapping[str, np.ndarray]] = None) -> Trace:
+            initial: Optional[Mapping[str, np.ndarray]] = None, backend=None) -> Trace:
     """Simulate.
 
     Parameters
@@ -89,6 +92,9 @@ def forward(plan: Plan, P: Mapping[str, np.ndarray], inputs: Mapping[str, np.nda
     P : dict block name -> value (every block, learnable or fixed)
     inputs : dict input name -> (T, Q, n)
     initial : dict node name -> (L_v, Q, n_v) past values, oldest first; missing = zeros
+    backend : an object whose ``forward_component(plan, P, A, caches, comp, T)`` steps a
+              recurrent component and returns True (False: numpy steps it); None = numpy.
+              See :mod:`dyngraph.engines.backend`.
 
     Returns
     -------
@@ -110,9 +116,9 @@ def forward(plan: Plan, P: Mapping[str, np.ndarray], inputs: Mapping[str, np.nda
                 A[name] = a
             caches[name] = c
             kept[name] = X
-        else:
+        elif backend is None or not backend.forward_component(plan, P, A, caches, comp, T):
             _forward_recurrent(plan, P, A, caches, comp, T)
-    return Trace(A, caches, T, Q, kept)
+    return Trace(A, caches, T, Q, kept, backend)
 
 
 def tap_reader(plan: Plan, A, link, T: int):
@@ -188,7 +194,7 @@ def _forward_recurrent(plan, P, A, caches, comp, T):
             fused[v][l] = z[:, lo:lo + W.shape[0]]
             lo += W.shape[0]
         prefetch.append((A[s], plan.nodes[s].lookback - d, WT, z))
-    pre = _hoisted_groups(plan, P, A, comp, T)
+    pre = hoisted_groups(plan, P, A, comp, T)
     runs = []
     for name in comp.nodes:
         node = plan.nodes[name]
@@ -217,7 +223,7 @@ def _forward_recurrent(plan, P, A, caches, comp, T):
             run(t)
 
 
-def _hoisted_groups(plan, P, A, comp, T):
+def hoisted_groups(plan, P, A, comp, T):
     """Links from outside a recurrent component that several of its nodes read from the
     same source with the same delays (full weights, sum nets — the gates of an LSTM reading
     x): one matmul over all T·Q rows serves them all.

@@ -3,10 +3,12 @@
     n = b + sum_l z_l   (net sum)   or   n = b * prod_l z_l   (net prod)
     a = f(n),   z_l = weight_l(W_l, X_l)
 
-The stepped fast paths of the same rules live apart, in :mod:`.layer_stepped`.
+The stepped fast paths of the same rules live apart, in :mod:`.layer_stepped`, and the
+same rules as operations of the compiled backend in :mod:`.layer_compiled`.
 """
 from __future__ import annotations
 
+from .layer_compiled import CompiledLayerRules
 from .layer_stepped import SteppedLayerRules
 from .transfers import TRANSFERS
 from .weights import WEIGHTS
@@ -14,7 +16,7 @@ from .weights import WEIGHTS
 __all__ = ["LayerKind"]
 
 
-class LayerKind(SteppedLayerRules):
+class LayerKind(SteppedLayerRules, CompiledLayerRules):
     """Layer: n = b + sum_l z_l (net sum) or n = b * prod_l z_l (net prod); a = f(n);
     z_l = weight_l(W_l, X_l). Shapes: n, a (B, Q, S)."""
 
@@ -24,6 +26,7 @@ class LayerKind(SteppedLayerRules):
         self.S = size
         self.links = tuple(links)
         self.transfer = TRANSFERS[transfer]
+        self.transfer_name = transfer
         self.prod = net == "prod"
         self.bias = bias_block
 

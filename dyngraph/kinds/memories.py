@@ -66,6 +66,31 @@ class GammaKind:
             return {}
         return {self.mu: self._dmu(X, d).sum(axis=-1, keepdims=True)}
 
+    # -- the same rules as operations of the compiled backend (see kinds/layer_compiled.py)
+    def compilable(self) -> bool:
+        return True
+
+    def emit_forward(self, em, P, H, inside, out):
+        m, S = self.m, self.S
+        mu = em.param(P[self.mu])
+        src = inside[0][0] if 0 in inside else em.const(H[0])
+        prev = inside[1][0]
+        em.copy(out, src, m)
+        em.zero(out.cols(m), S - m)
+        em.scale_add(out.cols(m), prev.cols(m), mu, S - m, one_minus=True)
+        em.scale_add(out.cols(m), prev, mu, S - m)
+        return ()
+
+    def emit_backward(self, em, P, cache, g, D, sinks):
+        m, S = self.m, self.S
+        mu = em.param(P[self.mu])
+        em.copy(D, g, S)
+        for dst, d in sinks.get(0, ()):
+            em.add(dst, D, m, guard=d)
+        for dst, d in sinks.get(1, ()):
+            em.scale_add(dst.cols(m), D.cols(m), mu, S - m, one_minus=True, guard=d)
+            em.scale_add(dst, D.cols(m), mu, S - m, guard=d)
+
 
 class TdlKind:
     """Tapped delay line node: a = [s(t - d_1); ...; s(t - d_k)], shape (B, Q, k*m)."""
@@ -94,3 +119,24 @@ class TdlKind:
 
     def param_jac(self, P, X, c, d, blocks):
         return {}
+
+    # -- the same rules as operations of the compiled backend
+    def compilable(self) -> bool:
+        return True
+
+    def emit_forward(self, em, P, H, inside, out):
+        if 0 not in inside:
+            em.copy(out, em.const(H[0]), self.S)
+            return ()
+        taps = inside[0]
+        m = self.S // len(taps)
+        for j, src in enumerate(taps):
+            em.copy(out.cols(j * m), src, m)
+        return ()
+
+    def emit_backward(self, em, P, cache, g, D, sinks):
+        em.copy(D, g, self.S)
+        targets = sinks.get(0, ())
+        m = self.S // max(len(targets), 1)
+        for j, (dst, d) in enumerate(targets):
+            em.add(dst, D.cols(j * m), m, guard=d)

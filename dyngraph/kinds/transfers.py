@@ -6,7 +6,7 @@ Adding a transfer is one entry here (and a sample in tests/test_kinds.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -32,6 +32,10 @@ class Transfer:
     f_into: Optional[Callable] = None
     #: f(n) as the reference docs show it (docs/spec.md's transfer table is generated).
     formula: str = ""
+    #: The same rule for one element, as two Python expressions — f in terms of ``n``, f'
+    #: in terms of ``n`` and ``a`` — that the compiled backend turns into its loops
+    #: (:mod:`dyngraph.engines.compiled`); None for a transfer over the whole layer.
+    scalar: Optional[Tuple[str, str]] = None
 
     @property
     def elementwise(self) -> bool:
@@ -97,27 +101,36 @@ def _softmax(n):
 
 TRANSFERS: Dict[str, Transfer] = {
     "linear": Transfer(lambda n: n, lambda n, a: np.ones_like(a), linear=True, uses_n=False,
-                       f_into=_copy_into, formula="n"),
+                       f_into=_copy_into, formula="n", scalar=("n", "1.0")),
     "tanh": Transfer(np.tanh, lambda n, a: _one_minus_square(a), uses_n=False,
-                     f_into=np.tanh, formula="tanh(n)"),
+                     f_into=np.tanh, formula="tanh(n)",
+                     scalar=("math.tanh(n)", "1.0 - a * a")),
     "sigmoid": Transfer(_sigmoid, lambda n, a: _sigmoid_deriv(a), uses_n=False,
-                        f_into=_sigmoid_into, formula="1 / (1 + e^(−n))"),
+                        f_into=_sigmoid_into, formula="1 / (1 + e^(−n))",
+                        scalar=("0.5 * math.tanh(0.5 * n) + 0.5", "(1.0 - a) * a")),
     "relu": Transfer(lambda n: np.maximum(n, 0.0), lambda n, a: (n > 0).astype(float),
-                     formula="max(0, n)"),
+                     formula="max(0, n)",
+                     scalar=("n if n > 0.0 else 0.0", "1.0 if n > 0.0 else 0.0")),
     "softplus": Transfer(lambda n: np.logaddexp(0.0, n), lambda n, a: _sigmoid(n),
-                         formula="log(1 + e^n)"),
+                         formula="log(1 + e^n)",
+                         scalar=("max(n, 0.0) + math.log1p(math.exp(-abs(n)))",
+                                 "0.5 * math.tanh(0.5 * n) + 0.5")),
     "satlin": Transfer(lambda n: np.clip(n, 0.0, 1.0),
                        lambda n, a: ((n > 0) & (n < 1)).astype(float),
-                       formula="clip(n, 0, 1)"),
+                       formula="clip(n, 0, 1)",
+                       scalar=("min(max(n, 0.0), 1.0)", "1.0 if 0.0 < n < 1.0 else 0.0")),
     "satlins": Transfer(lambda n: np.clip(n, -1.0, 1.0),
                         lambda n, a: ((n > -1) & (n < 1)).astype(float),
-                        formula="clip(n, −1, 1)"),
+                        formula="clip(n, −1, 1)",
+                        scalar=("min(max(n, -1.0), 1.0)", "1.0 if -1.0 < n < 1.0 else 0.0")),
     # Step functions: derivative zero almost everywhere (gradient methods cannot train them).
     "hardlim": Transfer(lambda n: (n >= 0).astype(float), lambda n, a: np.zeros_like(a),
-                        formula="1 if n ≥ 0 else 0 (derivative 0: not trainable by gradients)"),
+                        formula="1 if n ≥ 0 else 0 (derivative 0: not trainable by gradients)",
+                        scalar=("1.0 if n >= 0.0 else 0.0", "0.0")),
     "hardlims": Transfer(lambda n: np.where(n >= 0, 1.0, -1.0),
                          lambda n, a: np.zeros_like(a),
-                         formula="1 if n ≥ 0 else −1 (derivative 0)"),
+                         formula="1 if n ≥ 0 else −1 (derivative 0)",
+                         scalar=("1.0 if n >= 0.0 else -1.0", "0.0")),
     "softmax": Transfer(_softmax, vjp_rule=lambda n, a, g: a * (g - (g * a).sum(
         axis=-1, keepdims=True)), uses_n=False,
         formula="e^(n_i) / Σ_j e^(n_j), over the layer's elements"),

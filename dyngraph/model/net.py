@@ -11,6 +11,7 @@ from typing import Dict, Mapping, Optional
 import numpy as np
 
 from ..engines import bptt as _bptt
+from ..engines.backend import resolve as resolve_backend
 from ..engines import rtrl as _rtrl
 from ..engines.losses import error_vector, loss_and_adjoint
 from ..engines.records import (DataError, from_internal, initial_to_internal, to_internal,
@@ -190,7 +191,7 @@ class Net:
         return out
 
     # ------------------------------------------------------------------ engines
-    def simulate(self, inputs, initial=None, return_state: bool = False):
+    def simulate(self, inputs, initial=None, return_state: bool = False, backend=None):
         """Run the network.
 
         Parameters
@@ -201,6 +202,8 @@ class Net:
                   With :attr:`scaling`, input and output nodes are in original units,
                   hidden nodes in the net's own.
         return_state : also return the final state (same layout as ``initial``)
+        backend : 'numpy' or 'compiled' (default: ``DYNGRAPH_BACKEND``, else compiled when
+                  numba is installed); both give the same numbers to rounding
 
         Returns
         -------
@@ -209,7 +212,8 @@ class Net:
         """
         X, form = self._inputs(inputs)
         Q = next(iter(X.values())).shape[1]
-        trace = forward(self.plan, self._values, X, self._initial(initial, Q))
+        trace = forward(self.plan, self._values, X, self._initial(initial, Q),
+                        backend=resolve_backend(backend))
         Y = {o: trace.output(self.plan, o) for o in self.outputs}
         if self.scaling:
             Y = _scaling.unscale_outputs(self, self.scaling, Y)
@@ -225,7 +229,8 @@ class Net:
         return X, Yt, self._initial(initial, Q), form, self._weights(weights, T, Q)
 
     def gradient(self, inputs, targets, method: str = "bptt", loss: str = "mse",
-                 weights=None, initial=None, truncate=None, initial_grad: bool = False):
+                 weights=None, initial=None, truncate=None, initial_grad: bool = False,
+                 backend=None):
         """Loss and its gradient w.r.t. :attr:`params`.
 
         Parameters
@@ -236,6 +241,7 @@ class Net:
         truncate : (k1, k2) truncated BPTT (seed 003): every k1 steps, backpropagate the
                    errors of the last k1 steps through k2 steps (approximate gradient)
         initial_grad : also return dF/d(initial values) (BPTT), a dict like ``initial``
+        backend : as for :meth:`simulate`
 
         With :attr:`scaling`, inputs and targets are in original units and the loss is
         measured in scaled units (what training minimises).
@@ -249,7 +255,7 @@ class Net:
         X, Yt, init, form, weights = self._prepare(inputs, targets, initial, weights)
         if method not in ("bptt", "rtrl"):
             raise ValueError(f"method must be 'bptt' or 'rtrl', got '{method}'")
-        trace = forward(self.plan, self._values, X, init)
+        trace = forward(self.plan, self._values, X, init, backend=resolve_backend(backend))
         Y = {o: trace.output(self.plan, o) for o in self.outputs}
         value, dA = loss_and_adjoint(Y, Yt, loss, weights)
         if method == "rtrl":
@@ -266,7 +272,8 @@ class Net:
             return value, g, self._state_out(gi, form, mode="grad")
         return value, g
 
-    def jacobian(self, inputs, targets, method: str = "rtrl", weights=None, initial=None):
+    def jacobian(self, inputs, targets, method: str = "rtrl", weights=None, initial=None,
+                 backend=None):
         """Errors e = sqrt(w)(target − output) at the non-NaN targets and J = de/dparams.
 
         Order of e (and rows of J): outputs in spec order; within one, sequence, then time,
@@ -281,8 +288,8 @@ class Net:
         if method not in ("rtrl", "bptt"):
             raise ValueError(f"method must be 'rtrl' or 'bptt', got '{method}'")
         X, Yt, init, form, weights = self._prepare(inputs, targets, initial, weights)
-        return self._jacobian_of(forward(self.plan, self._values, X, init), Yt, weights,
-                                 method)
+        trace = forward(self.plan, self._values, X, init, backend=resolve_backend(backend))
+        return self._jacobian_of(trace, Yt, weights, method)
 
     def _jacobian_of(self, trace, Yt, weights, method="rtrl"):
         """e, J of a forward trace against internal targets (see :meth:`jacobian`)."""

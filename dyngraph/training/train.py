@@ -41,6 +41,7 @@ from . import scaling as _scaling
 from ..engines.records import DataError, to_internal
 from .divide import block_ranges, mask_targets
 from ..engines.losses import LOSSES, loss_and_adjoint
+from ..engines.backend import resolve as resolve_backend
 from ..engines.simulate import forward
 
 __all__ = ["train", "TrainResult", "METHODS"]
@@ -128,6 +129,7 @@ class _Problem:
         self._cache: Dict[bytes, Dict[str, float]] = {}
         self._prepared = None     # the training data in the engines' layout
         self._last = None         # (theta bytes, forward trace) of the last training pass
+        self.backend = None       # the engines' stepping backend (resolved by train)
 
     def _set(self, theta):
         self.net.params = theta
@@ -136,7 +138,8 @@ class _Problem:
         self._set(theta)
         with np.errstate(all="ignore"):      # divergence is reported as a stop reason
             return self.net.gradient(self.X, self.Yt, method="bptt", loss=self.loss,
-                                     weights=self.W, initial=self.initial, truncate=truncate)
+                                     weights=self.W, initial=self.initial, truncate=truncate,
+                                     backend=self.backend or "numpy")
 
     def _trace(self, theta):
         """The forward trace at theta on the training data. The last one is kept: LM's
@@ -150,7 +153,7 @@ class _Problem:
             self._prepared = self.net._prepare(self.X, self.Yt, self.initial, self.W)
         X, _, init, _, _ = self._prepared
         with np.errstate(all="ignore"):
-            trace = forward(self.net.plan, self.net._values, X, init)
+            trace = forward(self.net.plan, self.net._values, X, init, backend=self.backend)
         self._last = (key, trace)
         return trace
 
@@ -178,7 +181,7 @@ class _Problem:
 
     def _simulate(self, X, initial):
         with np.errstate(all="ignore"):
-            return self.net.simulate(X, initial=initial)
+            return self.net.simulate(X, initial=initial, backend=self.backend or "numpy")
 
     def losses(self, theta, train: Optional[float] = None) -> Dict[str, float]:
         """Training, validation and test losses (forward simulation, cached by theta).
@@ -327,7 +330,7 @@ def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: 
           weights=None, initial=None, val=None, divide=None, max_fail: Optional[int] = 6,
           goal: float = 0.0, min_grad: float = 1e-7, normalize: Optional[str] = None,
           seed=None, init: Optional[str] = None, time_limit: Optional[float] = None,
-          callback=None, **options) -> TrainResult:
+          callback=None, backend=None, **options) -> TrainResult:
     """Train a copy of ``net`` on input/target records.
 
     Parameters
@@ -363,6 +366,8 @@ def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: 
     time_limit : seconds
     callback : called after each epoch with the history row (a dict, plus 'params');
                return True to stop
+    backend : 'numpy' or 'compiled' engines (default: ``DYNGRAPH_BACKEND``, else compiled
+              when numba is installed); the same path to rounding
     **options : method options (see the module table), e.g. ``mu=1e-2``, ``lr=0.01``,
                 ``clip=1.0``, ``truncate=(10, 20)``
 
@@ -412,6 +417,7 @@ def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: 
 
     problem, record, ranges = _setup(base, inputs, targets, weights, initial, val, divide,
                                      normalize, loss)
+    problem.backend = resolve_backend(backend)
     has_val = "val_loss" in problem.sets
     select = "last" if method == "br" else ("val" if has_val else "loss")
     rec = _opt.Recorder(epochs, goal, min_grad, max_fail, select, time_limit, callback)

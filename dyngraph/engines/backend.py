@@ -1,0 +1,57 @@
+"""Which engine steps recurrent components: ``"numpy"`` (the reference) or ``"compiled"``.
+
+``resolve(name)`` turns a user's choice into the object the engines take: an explicit name,
+else the ``DYNGRAPH_BACKEND`` environment variable, else ``"compiled"`` when numba is
+installed and ``"numpy"`` otherwise.
+
+>>> resolve("numpy") is None
+True
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+__all__ = ["resolve", "BACKENDS", "available"]
+
+BACKENDS = ("numpy", "compiled")
+
+
+@lru_cache(maxsize=None)
+def available(name: str) -> bool:
+    """Whether a backend can run here (the compiled one needs numba)."""
+    if name == "numpy":
+        return True
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=None)
+def _compiled():
+    from .compiled import CompiledBackend
+    return CompiledBackend()
+
+
+def resolve(name=None):
+    """The backend object for ``name`` (None for numpy).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, or "compiled" asked for explicitly where numba is missing.
+    """
+    chosen = name if name is not None else os.environ.get("DYNGRAPH_BACKEND") or None
+    if chosen is None:
+        return _compiled() if available("compiled") else None
+    if not isinstance(chosen, str):
+        return chosen                  # already a backend object
+    if chosen not in BACKENDS:
+        raise ValueError(f"unknown backend {chosen!r}; choose one of {', '.join(BACKENDS)}")
+    if chosen == "numpy":
+        return None
+    if not available("compiled"):
+        raise ValueError("backend 'compiled' needs numba: pip install numba")
+    return _compiled()

@@ -1,0 +1,10 @@
+"""The compiled backend: the same generic engines, with the loops over time of recurrent
+components run in compiled code (numba).
+
+The kinds state their rules once more as a few row operations (``emit_forward`` /
+``emit_backward``); one interpreter, compiled once per machine and cached on disk, runs them
+for every spec. Importing this package imports numba.
+"""
+from .run import CompiledBackend
+
+__all__ = ["CompiledBackend"]

@@ -1,0 +1,154 @@
+"""Programs for the compiled interpreter: buffers registered once, operations appended by the
+node kinds.
+
+A kind emits its rule through an :class:`Emitter` (``emit_forward`` / ``emit_backward`` on
+the kind); it sees only :class:`Ref` handles and the operations below, never the buffer
+layout. Widths are element counts of one row; ``guard`` is the delay d of an adjoint sent
+to time t - d (skipped below tmin, for truncated BPTT).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List
+
+import numpy as np
+from numba.typed import List as TypedList
+
+from .generate import CODES
+from .vm import N_FIELDS, OPERAND0, OPS
+
+__all__ = ["Ref", "Emitter", "NotCompilable"]
+
+
+class NotCompilable(Exception):
+    """A kind or transfer without a compiled form: the engine steps it with numpy."""
+
+
+@dataclass(frozen=True)
+class Ref:
+    """Rows of a registered buffer: element (q, i) of time t is
+    ``buf[((t + off) * Q + q) * stride + col + i]`` (a parameter: row i of the matrix)."""
+
+    buf: int
+    off: int
+    col: int
+    stride: int
+
+    def cols(self, c: int) -> "Ref":
+        """The same rows from column ``col + c`` on."""
+        return Ref(self.buf, self.off, self.col + c, self.stride)
+
+    def shift(self, rows: int) -> "Ref":
+        """The rows ``rows`` steps later (negative: earlier)."""
+        return Ref(self.buf, self.off + rows, self.col, self.stride)
+
+
+_NONE = Ref(0, 0, 0, 0)
+
+
+class Emitter:
+    """Collects buffers and operations for one program over T steps of Q sequences."""
+
+    def __init__(self, T: int, Q: int):
+        self.T, self.Q = T, Q
+        self._arrays: List[np.ndarray] = []
+        self._index = {}
+        self._rows: List[List[int]] = []
+
+    # -- buffers --------------------------------------------------------------------
+    def rows(self, array: np.ndarray, off: int = 0) -> Ref:
+        """A (R, Q, w) array as rows; row t + off is time t. The array must be
+        C-contiguous (it is used in place: the program writes into it)."""
+        if not array.flags.c_contiguous or array.dtype != np.float64:
+            raise ValueError("buffers of a compiled program must be C-contiguous float64")
+        return Ref(self._register(array), off, 0, array.shape[-1])
+
+    def const(self, array: np.ndarray) -> Ref:
+        """A (T, Q, w) array read only (copied when not contiguous)."""
+        return self.rows(np.ascontiguousarray(array, dtype=np.float64))
+
+    def param(self, value: np.ndarray) -> Ref:
+        """A parameter block (matrix (S, m), vector or μ), read only."""
+        value = np.ascontiguousarray(value, dtype=np.float64)
+        return Ref(self._register(value), 0, 0, value.shape[-1] if value.ndim == 2 else 1)
+
+    def alloc(self, width: int) -> Ref:
+        """A fresh (T, Q, width) buffer, zero."""
+        return self.rows(np.zeros((self.T, self.Q, width)))
+
+    def array(self, ref: Ref) -> np.ndarray:
+        """The numpy array behind a reference."""
+        return self._arrays[ref.buf]
+
+    def _register(self, array):
+        key = id(array)
+        if key not in self._index:
+            self._index[key] = len(self._arrays)
+            self._arrays.append(array)
+        return self._index[key]
+
+    # -- operations -----------------------------------------------------------------
+    def _op(self, name, width, operands, guard=0, inner=0, code=0):
+        row = [0] * N_FIELDS
+        row[0], row[1], row[2], row[3], row[4] = OPS[name], width, guard, inner, code
+        for k, r in enumerate(operands):
+            r = r or _NONE
+            row[OPERAND0 + 4 * k:OPERAND0 + 4 * k + 4] = [r.buf, r.off, r.col, r.stride]
+        self._rows.append(row)
+
+    def zero(self, X, w):
+        self._op("zero", w, (X,))
+
+    def copy(self, X, Y, w):
+        self._op("copy", w, (X, Y))
+
+    def add(self, X, Y, w, guard=0):
+        self._op("add", w, (X, Y), guard)
+
+    def mul(self, X, Y, w):
+        self._op("mul", w, (X, Y))
+
+    def vadd(self, X, V, w):
+        self._op("vadd", w, (X, None, V))
+
+    def vmul(self, X, V, w):
+        self._op("vmul", w, (X, None, V))
+
+    def matvec(self, X, W, Y, S, n, guard=0):
+        """X[q, :S] += W[:S, col:col+n] @ Y[q, :n]."""
+        self._op("matvec", S, (X, Y, W), guard, inner=n)
+
+    def matvec_t(self, X, W, Y, S, n, guard=0):
+        """X[q, :n] += W[:S, col:col+n]ᵀ @ Y[q, :S]."""
+        self._op("matvec_t", n, (X, Y, W), guard, inner=S)
+
+    def diag(self, X, W, Y, S, guard=0):
+        """X[q, i] += W[i, col] Y[q, i]."""
+        self._op("diag", S, (X, Y, W), guard)
+
+    def scale_add(self, X, Y, C, w, one_minus=False, guard=0):
+        """X += c Y with c = C[col] (or 1 - C[col])."""
+        self._op("scale_add", w, (X, Y, C), guard, code=int(one_minus))
+
+    def transfer(self, X, N, name, w):
+        """X = f(N) for the transfer ``name``."""
+        self._op("transfer", w, (X, N), code=self.code(name))
+
+    def deriv(self, X, G, N, A, name, w):
+        """X = G * f'(N, A)."""
+        self._op("deriv", w, (X, G, N, A), code=self.code(name))
+
+    @staticmethod
+    def code(name):
+        if name not in CODES:
+            raise NotCompilable(f"transfer {name} has no element rule")
+        return CODES[name]
+
+    # -- result ---------------------------------------------------------------------
+    def program(self):
+        """(program array, typed list of flat buffers) for :func:`.vm.run`."""
+        prog = np.array(self._rows, dtype=np.int64).reshape(-1, N_FIELDS)
+        bufs = TypedList()
+        for a in self._arrays:
+            bufs.append(a.reshape(-1))
+        return prog, bufs

@@ -1,0 +1,96 @@
+"""The compiled backend's two entry points: step a recurrent component forward, and back.
+
+Everything outside the stepped loop stays as in the numpy engines (hoisted links over all T,
+parameter gradients as one matmul): only the loop over time runs in compiled code, through
+the programs the kinds emit (:mod:`.program`) and the interpreter (:mod:`.vm`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..bptt import finish_recurrent
+from ..simulate import hoisted_groups, taps
+from . import vm
+from .program import Emitter, NotCompilable
+
+__all__ = ["CompiledBackend"]
+
+_NO_TMIN = -(1 << 60)
+
+
+def _compilable(plan, comp):
+    return all(getattr(plan.nodes[v].kind, "compilable", lambda: False)() for v in comp.nodes)
+
+
+class CompiledBackend:
+    """Steps recurrent components in compiled code; ``name`` = "compiled"."""
+
+    name = "compiled"
+
+    def forward_component(self, plan, P, A, caches, comp, T) -> bool:
+        """Fill A's rows of the component's nodes for t = 0..T-1 and their caches;
+        False (nothing done) when a kind has no compiled form."""
+        if not _compilable(plan, comp):
+            return False
+        Q = A[comp.nodes[0]].shape[1]
+        em = Emitter(T, Q)
+        pre = hoisted_groups(plan, P, A, comp, T)
+        emitted = {}
+        try:
+            for name in comp.nodes:
+                node = plan.nodes[name]
+                inside_links = comp.inside[name]
+                outside = {l: pre[name][l] if l in pre[name] else taps(plan, A, link, 0, T)
+                           for l, link in enumerate(node.links) if l not in inside_links}
+                H = node.kind.hoist(P, outside, pre=frozenset(pre[name]))
+                inside = {}
+                for l in inside_links:
+                    link = node.links[l]
+                    Ls = plan.nodes[link.source].lookback
+                    inside[l] = [em.rows(A[link.source], Ls - d) for d in link.delays]
+                out = em.rows(A[name], node.lookback)
+                emitted[name] = node.kind.emit_forward(em, P, H, inside, out)
+        except NotCompilable:
+            return False
+        prog, bufs = em.program()
+        vm.run(prog, bufs, Q, 0, T, 1, _NO_TMIN)
+        for name, cache in emitted.items():
+            caches[name] = tuple(self._rows_of(em, c, T) for c in cache)
+        return True
+
+    @staticmethod
+    def _rows_of(em, ref, T):
+        """The (T, Q, w) array of time steps 0..T-1 behind a cache reference."""
+        if isinstance(ref, np.ndarray):
+            return ref
+        return em.array(ref)[ref.off:ref.off + T]
+
+    def backward_component(self, plan, P, trace, G, comp, learn, grads, t0, t1, tmin) -> bool:
+        """Sweep the component backward over [t0, t1) (see :func:`dyngraph.engines.bptt.
+        backward`), then hand its deltas to the numpy tail; False when not compilable."""
+        if not _compilable(plan, comp):
+            return False
+        B, Q = t1 - t0, trace.Q
+        em = Emitter(trace.T, Q)
+        D = {}
+        try:
+            for name in reversed(comp.nodes):
+                node = plan.nodes[name]
+                cache = tuple(em.const(c) for c in trace.caches[name])
+                g = em.rows(G[name], node.lookback)
+                D[name] = np.zeros((B, Q, node.kind.S))
+                sinks = {}
+                for l in comp.inside[name]:
+                    link = node.links[l]
+                    src = plan.nodes[link.source]
+                    if src.kind is None:
+                        continue
+                    sinks[l] = [(em.rows(G[link.source], src.lookback - d), d)
+                                for d in link.delays]
+                node.kind.emit_backward(em, P, cache, g, em.rows(D[name], -t0), sinks)
+        except NotCompilable:
+            return False
+        prog, bufs = em.program()
+        vm.run(prog, bufs, Q, t1 - 1, t0 - 1, -1, _NO_TMIN if tmin is None else tmin)
+        finish_recurrent(plan, P, trace, G, comp, learn, grads, t0, t1, tmin, D)
+        return True

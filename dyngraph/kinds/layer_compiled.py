@@ -1,0 +1,129 @@
+"""The layer kind's rules as operations for the compiled backend.
+
+The same equations as :mod:`.layer`, stated once more in the backend's small operation set
+(:mod:`dyngraph.engines.compiled.program`): for one time step t, with the taps of the links
+stepped inside a recurrent component and the rest hoisted,
+
+    n(t) = H(t) [or b] + Σ_l z_l(t)        (net sum)
+    n(t) = H(t) · Π_l z_l(t) · b           (net prod; H = the product of hoisted z's)
+    z_l(t) = Σ_j W_l[:, j-th block] s(t - d_j)   (full; diagonal and identity likewise)
+    a(t) = f(n(t))
+
+and backward δ(t) = dF/da(t) ∘ f'(n, a), dF/ds(t - d_j) += W_l[:, j-th block]ᵀ dF/dz_l(t)
+with dF/dz_l = δ (sum) or δ · b · Π_{j≠l} z_j (prod). The engine tests compare every result
+with the numpy rules to 1e-12.
+"""
+from __future__ import annotations
+
+__all__ = ["CompiledLayerRules"]
+
+
+class CompiledLayerRules:
+    """Mixin of :class:`~dyngraph.kinds.layer.LayerKind` (reads ``S``, ``links``,
+    ``transfer``, ``transfer_name``, ``prod``, ``bias``)."""
+
+    def compilable(self) -> bool:
+        return self.transfer.scalar is not None
+
+    def _contribute(self, em, P, l, taps, dst):
+        """dst += z_l(t) from the taps of link l (one Ref per delay)."""
+        link = self.links[l]
+        n = self.S if link.weight != "full" else P[link.block].shape[1] // link.k
+        if link.weight == "identity":
+            for src in taps:
+                em.add(dst, src, self.S)
+            return
+        W = em.param(P[link.block])
+        for j, src in enumerate(taps):
+            if link.weight == "full":
+                em.matvec(dst, W.cols(j * n), src, self.S, n)
+            else:
+                em.diag(dst, W.cols(j), src, self.S)
+
+    def emit_forward(self, em, P, H, inside, out):
+        """Operations of one step.
+
+        Parameters
+        ----------
+        em : the backend's emitter
+        P : block name -> value
+        H : ``hoist()`` over all T of the links not stepped (or ())
+        inside : {link index: [Ref of s(t - d_j) for each delay j]}
+        out : Ref of a(t)
+
+        Returns
+        -------
+        the cache, as ``step`` returns it: a tuple of Refs (or arrays)
+        """
+        S, name = self.S, self.transfer_name
+        n = out if self.transfer.linear else em.alloc(S)
+        bias = em.param(P[self.bias]) if self.bias else None
+        if not self.prod:
+            if H:
+                em.copy(n, em.const(H[0]), S)
+            else:
+                em.zero(n, S)
+                if bias is not None:
+                    em.vadd(n, bias, S)
+            for l, taps in inside.items():
+                self._contribute(em, P, l, taps, n)
+            if not self.transfer.linear:
+                em.transfer(out, n, name, S)
+            return (n, out)
+        hoisted = sorted(set(range(len(self.links))) - set(inside))
+        zs = {l: em.const(h) for l, h in zip(hoisted, H[1:])}
+        for l, taps in inside.items():
+            zs[l] = em.alloc(S)
+            self._contribute(em, P, l, taps, zs[l])
+        stepped = [zs[l] for l in inside]
+        if H:
+            em.copy(n, em.const(H[0]), S)
+            rest = stepped
+        else:
+            em.copy(n, stepped[0], S)
+            rest = stepped[1:]
+        for z in rest:
+            em.mul(n, z, S)
+        if bias is not None:
+            em.vmul(n, bias, S)
+        if not self.transfer.linear:
+            em.transfer(out, n, name, S)
+        return (n, out) + tuple(zs[l] for l in range(len(self.links)))
+
+    def emit_backward(self, em, P, cache, g, D, sinks):
+        """Operations of one backward step.
+
+        Parameters
+        ----------
+        cache : Refs of the forward cache (rows t)
+        g : Ref of dF/da(t);  D : Ref where δ(t) goes
+        sinks : {link index: [(Ref of dF/ds(t - d_j), d_j) for each delay j]}
+        """
+        S = self.S
+        if self.transfer.linear:
+            em.copy(D, g, S)
+        else:
+            em.deriv(D, g, cache[0], cache[1], self.transfer_name, S)
+        bias = em.param(P[self.bias]) if self.bias and self.prod else None
+        for l, targets in sinks.items():
+            dz = D
+            if self.prod:
+                dz = em.alloc(S)
+                em.copy(dz, D, S)
+                if bias is not None:
+                    em.vmul(dz, bias, S)
+                for j in range(len(self.links)):
+                    if j != l:
+                        em.mul(dz, cache[2 + j], S)
+            link = self.links[l]
+            if link.weight == "identity":
+                for dst, d in targets:
+                    em.add(dst, dz, S, guard=d)
+                continue
+            W = em.param(P[link.block])
+            n = P[link.block].shape[1] // link.k if link.weight == "full" else S
+            for j, (dst, d) in enumerate(targets):
+                if link.weight == "full":
+                    em.matvec_t(dst, W.cols(j * n), dz, S, n, guard=d)
+                else:
+                    em.diag(dst, W.cols(j), dz, S, guard=d)
