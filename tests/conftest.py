@@ -50,3 +50,18 @@ def random_data(net, Q=None, T=12, seed=0):
 def sigmoid(x):
     """Logistic function 1 / (1 + exp(-x)) (reference loops only)."""
     return 1.0 / (1.0 + np.exp(-x))
+
+
+import pytest  # noqa: E402
+
+#: The engines' backends; a module with ``pytestmark = pytest.mark.usefixtures("engine_backend")``
+#: runs every test once per backend (through ``DYNGRAPH_BACKEND``).
+ENGINE_BACKENDS = ("numpy", "compiled")
+
+
+@pytest.fixture(params=ENGINE_BACKENDS)
+def engine_backend(request, monkeypatch):
+    if request.param == "compiled":
+        pytest.importorskip("numba")
+    monkeypatch.setenv("DYNGRAPH_BACKEND", request.param)
+    return request.param

@@ -15,6 +15,9 @@ import pytest
 import dyngraph as dg
 from conftest import SPECS, spec_id
 
+# Every test here runs on both engine backends (the numpy reference and the compiled one).
+pytestmark = pytest.mark.usefixtures("engine_backend")
+
 T, Q = 15, 2
 EPS = 1e-6                   # central differences in float64
 ENGINE_RTOL = 1e-9           # BPTT vs RTRL

@@ -12,6 +12,9 @@ import pytest
 import dyngraph as dg
 from conftest import SPEC_DIR
 
+# Every test here runs on both engine backends (the numpy reference and the compiled one).
+pytestmark = pytest.mark.usefixtures("engine_backend")
+
 T, Q = 15, 3
 
 

@@ -10,10 +10,14 @@ algebraic loop. On failure hypothesis prints the spec (``note``).
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 import dyngraph as dg
+
+# Every test here runs on both engine backends (the numpy reference and the compiled one).
+pytestmark = pytest.mark.usefixtures("engine_backend")
 
 T, Q = 6, 2
 EPS = 1e-6

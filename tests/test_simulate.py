@@ -14,6 +14,9 @@ from scipy.signal import lfilter, lfiltic
 import dyngraph as dg
 from conftest import SPEC_DIR, SPECS, random_data, sigmoid, spec_id
 
+# Every test here runs on both engine backends (the numpy reference and the compiled one).
+pytestmark = pytest.mark.usefixtures("engine_backend")
+
 T, Q = 17, 3
 
 
