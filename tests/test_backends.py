@@ -19,7 +19,6 @@ numba = pytest.importorskip("numba")
 
 from dyngraph.engines.compiled import generate  # noqa: E402
 from dyngraph.engines.compiled.program import Emitter  # noqa: E402
-from dyngraph.engines.compiled.vm import run  # noqa: E402
 
 RTOL = 1e-12
 
@@ -99,15 +98,15 @@ def test_compiled_bptt_matches_finite_differences(path):
 
 def test_compiled_forward_really_runs_compiled(monkeypatch):
     """The compiled side is not a silent fallback: it steps the recurrent components."""
-    from dyngraph.engines.compiled import run as run_mod
+    from dyngraph.engines.compiled import vm
     net = dg.load("specs/lstm.yaml")
     calls = []
-    real = run_mod.vm.run
+    real = vm.run
 
     def counting(*args):
         calls.append(args[0].shape[0])
         return real(*args)
-    monkeypatch.setattr(run_mod.vm, "run", counting)
+    monkeypatch.setattr(vm, "run", counting)
     X = random_data(net, Q=1, T=5)
     net.gradient(X, _targets(net, 1, 5), backend="compiled")
     assert len(calls) == 2 and all(k > 10 for k in calls)       # forward and backward
@@ -143,8 +142,7 @@ def test_compiled_transfer_rules_equal_the_table(name):
     a, d = em.alloc(w), em.alloc(w)
     em.transfer(a, n, name, w)
     em.deriv(d, g, n, a, name, w)
-    prog, bufs = em.program()
-    run(prog, bufs, Q, 0, T, 1, -(1 << 60))
+    em.run(0, T, 1, -(1 << 60))
     rule = TRANSFERS[name]
     A = rule.f(N)
     assert np.allclose(em.array(a), A, rtol=1e-14, atol=1e-15)

@@ -1,8 +1,9 @@
 """Which engine steps recurrent components: ``"numpy"`` (the reference) or ``"compiled"``.
 
 ``resolve(name)`` turns a user's choice into the object the engines take: an explicit name,
-else the ``DYNGRAPH_BACKEND`` environment variable, else ``"compiled"`` when numba is
-installed and ``"numpy"`` otherwise.
+else the ``DYNGRAPH_BACKEND`` environment variable, else automatic: ``"compiled"`` when numba
+is installed — for batches of up to ``AUTO_MAX_Q`` sequences, where it is measured faster —
+and ``"numpy"`` otherwise. A backend named explicitly is used for every batch.
 
 >>> resolve("numpy") is None
 True
@@ -30,9 +31,10 @@ def available(name: str) -> bool:
 
 
 @lru_cache(maxsize=None)
-def _compiled():
+def _compiled(auto: bool):
     from .compiled import CompiledBackend
-    return CompiledBackend()
+    from .compiled.run import AUTO_MAX_Q
+    return CompiledBackend(max_q=AUTO_MAX_Q if auto else None)
 
 
 def resolve(name=None):
@@ -45,7 +47,7 @@ def resolve(name=None):
     """
     chosen = name if name is not None else os.environ.get("DYNGRAPH_BACKEND") or None
     if chosen is None:
-        return _compiled() if available("compiled") else None
+        return _compiled(True) if available("compiled") else None
     if not isinstance(chosen, str):
         return chosen                  # already a backend object
     if chosen not in BACKENDS:
@@ -54,4 +56,4 @@ def resolve(name=None):
         return None
     if not available("compiled"):
         raise ValueError("backend 'compiled' needs numba: pip install numba")
-    return _compiled()
+    return _compiled(False)

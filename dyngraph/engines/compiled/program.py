@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import List
 
 import numpy as np
-from numba.typed import List as TypedList
 
 from .generate import CODES
+from . import vm
 from .vm import N_FIELDS, OPERAND0, OPS
 
 __all__ = ["Ref", "Emitter", "NotCompilable"]
@@ -51,40 +51,61 @@ class Emitter:
 
     def __init__(self, T: int, Q: int):
         self.T, self.Q = T, Q
+        # Registered buffers: the array (None for one allocated here), its shape, and
+        # whether the program writes it (then it is copied back after the run).
         self._arrays: List[np.ndarray] = []
+        self._shapes: List[tuple] = []
+        self._writes: List[bool] = []
         self._index = {}
         self._rows: List[List[int]] = []
+        self._ws = None
+        self._base = None
 
     # -- buffers --------------------------------------------------------------------
     def rows(self, array: np.ndarray, off: int = 0) -> Ref:
-        """A (R, Q, w) array as rows; row t + off is time t. The array must be
-        C-contiguous (it is used in place: the program writes into it)."""
-        if not array.flags.c_contiguous or array.dtype != np.float64:
-            raise ValueError("buffers of a compiled program must be C-contiguous float64")
-        return Ref(self._register(array), off, 0, array.shape[-1])
+        """A (R, Q, w) array as rows; row t + off is time t. The program may write it:
+        the results are copied back into it after the run."""
+        if array.dtype != np.float64 or array.ndim != 3 or not array.flags.c_contiguous:
+            raise ValueError("written buffers of a compiled program are C-contiguous "
+                             "(rows, Q, width) float64 arrays")
+        return Ref(self._register(array, array.shape, True), off, 0, array.shape[-1])
 
     def const(self, array: np.ndarray) -> Ref:
-        """A (T, Q, w) array read only (copied when not contiguous)."""
-        return self.rows(np.ascontiguousarray(array, dtype=np.float64))
+        """A (T, Q, w) array, read only."""
+        array = np.asarray(array, dtype=np.float64)
+        return Ref(self._register(array, array.shape, False), 0, 0, array.shape[-1])
 
     def param(self, value: np.ndarray) -> Ref:
         """A parameter block (matrix (S, m), vector or μ), read only."""
-        value = np.ascontiguousarray(value, dtype=np.float64)
-        return Ref(self._register(value), 0, 0, value.shape[-1] if value.ndim == 2 else 1)
+        value = np.asarray(value, dtype=np.float64)
+        stride = value.shape[-1] if value.ndim == 2 else 1
+        return Ref(self._register(value, value.shape, False), 0, 0, stride)
 
     def alloc(self, width: int) -> Ref:
-        """A fresh (T, Q, width) buffer, zero."""
-        return self.rows(np.zeros((self.T, self.Q, width)))
+        """A fresh (T, Q, width) buffer, zero; :meth:`array` gives it after the run."""
+        self._arrays.append(None)
+        self._shapes.append((self.T, self.Q, width))
+        self._writes.append(False)
+        return Ref(len(self._arrays) - 1, 0, 0, width)
 
     def array(self, ref: Ref) -> np.ndarray:
-        """The numpy array behind a reference."""
-        return self._arrays[ref.buf]
+        """The numpy array behind a reference (after :meth:`run`, with its results)."""
+        a = self._arrays[ref.buf]
+        if a is None:
+            lo = self._base[ref.buf]
+            shape = self._shapes[ref.buf]
+            a = self._ws[lo:lo + int(np.prod(shape))].reshape(shape)
+        return a
 
-    def _register(self, array):
+    def _register(self, array, shape, writes):
         key = id(array)
         if key not in self._index:
             self._index[key] = len(self._arrays)
             self._arrays.append(array)
+            self._shapes.append(shape)
+            self._writes.append(writes)
+        else:
+            self._writes[self._index[key]] |= writes
         return self._index[key]
 
     # -- operations -----------------------------------------------------------------
@@ -145,10 +166,23 @@ class Emitter:
         return CODES[name]
 
     # -- result ---------------------------------------------------------------------
-    def program(self):
-        """(program array, typed list of flat buffers) for :func:`.vm.run`."""
+    def run(self, t_start: int, t_stop: int, step: int, tmin: int) -> None:
+        """Copy the buffers into one workspace, run the program over the given steps, and
+        copy the written buffers back."""
+        sizes = [int(np.prod(s)) for s in self._shapes]
+        base = np.zeros(len(sizes) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=base[1:])
+        ws = np.zeros(int(base[-1]))
+        for a, lo, n in zip(self._arrays, base, sizes):
+            if a is not None:
+                ws[lo:lo + n] = a.reshape(-1)
         prog = np.array(self._rows, dtype=np.int64).reshape(-1, N_FIELDS)
-        bufs = TypedList()
-        for a in self._arrays:
-            bufs.append(a.reshape(-1))
-        return prog, bufs
+        for k in range(4):
+            # Fold each operand's buffer start into its column field.
+            f = OPERAND0 + 4 * k
+            prog[:, f + 2] += base[prog[:, f]]
+        self._ws, self._base = ws, base
+        vm.run(prog, ws, self.Q, t_start, t_stop, step, tmin)
+        for a, lo, n, w in zip(self._arrays, base, sizes, self._writes):
+            if a is not None and w:
+                a.reshape(-1)[:] = ws[lo:lo + n]       # a view: rows() took contiguous only

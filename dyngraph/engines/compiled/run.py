@@ -10,7 +10,6 @@ import numpy as np
 
 from ..bptt import finish_recurrent
 from ..simulate import hoisted_groups, taps
-from . import vm
 from .program import Emitter, NotCompilable
 
 __all__ = ["CompiledBackend"]
@@ -22,17 +21,35 @@ def _compilable(plan, comp):
     return all(getattr(plan.nodes[v].kind, "compilable", lambda: False)() for v in comp.nodes)
 
 
+#: Batch size above which the automatic choice leaves a component to the numpy engines:
+#: their per-step cost is call overhead that a large batch amortises, while the compiled
+#: loops grow with it (bench/README.md, "compiled backend": compiled/numpy BPTT time 0.4-0.8
+#: at Q <= 8, 1.1-1.4 at Q = 16-32 for H = 8-32).
+AUTO_MAX_Q = 8
+
+
 class CompiledBackend:
-    """Steps recurrent components in compiled code; ``name`` = "compiled"."""
+    """Steps recurrent components in compiled code; ``name`` = "compiled".
+
+    Parameters
+    ----------
+    max_q : batch sizes above it are declined (left to numpy); None compiles every batch
+    """
 
     name = "compiled"
+
+    def __init__(self, max_q=None):
+        self.max_q = max_q
+
+    def _takes(self, plan, comp, Q):
+        return (self.max_q is None or Q <= self.max_q) and _compilable(plan, comp)
 
     def forward_component(self, plan, P, A, caches, comp, T) -> bool:
         """Fill A's rows of the component's nodes for t = 0..T-1 and their caches;
         False (nothing done) when a kind has no compiled form."""
-        if not _compilable(plan, comp):
-            return False
         Q = A[comp.nodes[0]].shape[1]
+        if not self._takes(plan, comp, Q):
+            return False
         em = Emitter(T, Q)
         pre = hoisted_groups(plan, P, A, comp, T)
         emitted = {}
@@ -52,8 +69,7 @@ class CompiledBackend:
                 emitted[name] = node.kind.emit_forward(em, P, H, inside, out)
         except NotCompilable:
             return False
-        prog, bufs = em.program()
-        vm.run(prog, bufs, Q, 0, T, 1, _NO_TMIN)
+        em.run(0, T, 1, _NO_TMIN)
         for name, cache in emitted.items():
             caches[name] = tuple(self._rows_of(em, c, T) for c in cache)
         return True
@@ -68,7 +84,7 @@ class CompiledBackend:
     def backward_component(self, plan, P, trace, G, comp, learn, grads, t0, t1, tmin) -> bool:
         """Sweep the component backward over [t0, t1) (see :func:`dyngraph.engines.bptt.
         backward`), then hand its deltas to the numpy tail; False when not compilable."""
-        if not _compilable(plan, comp):
+        if not self._takes(plan, comp, trace.Q):
             return False
         B, Q = t1 - t0, trace.Q
         em = Emitter(trace.T, Q)
@@ -90,7 +106,6 @@ class CompiledBackend:
                 node.kind.emit_backward(em, P, cache, g, em.rows(D[name], -t0), sinks)
         except NotCompilable:
             return False
-        prog, bufs = em.program()
-        vm.run(prog, bufs, Q, t1 - 1, t0 - 1, -1, _NO_TMIN if tmin is None else tmin)
+        em.run(t1 - 1, t0 - 1, -1, _NO_TMIN if tmin is None else tmin)
         finish_recurrent(plan, P, trace, G, comp, learn, grads, t0, t1, tmin, D)
         return True

@@ -9,9 +9,10 @@ interpreter does not depend on the network, numba compiles it once per machine a
 it on disk; a new spec costs no compilation at all.
 
 Operands address rows of buffers laid out like the engines' ``(rows, Q, width)`` arrays,
-flattened: element (q, i) of the row for time t is ``buf[((t + off) * Q + q) * stride +
-col + i]``. A parameter operand (a weight matrix W, a bias vector, μ) is addressed by
-its own row i instead: ``W[i * stride + col + j]``.
+all copied side by side into one workspace (one flat array: no list of arrays to index per
+operation): element (q, i) of the row for time t is ``ws[((t + off) * Q + q) * stride +
+col + i]`` where ``col`` includes the buffer's start. A parameter operand (a weight matrix
+W, a bias vector, μ) is addressed by its own row i instead: ``ws[i * stride + col + j]``.
 
 Row layout of a program (``N_FIELDS`` columns): op, width, guard delay d (the operation is
 skipped when t - d < tmin: truncated BPTT drops adjoints below tmin), inner size, code, then
@@ -30,17 +31,21 @@ __all__ = ["run", "OPS", "N_FIELDS", "OPERAND0"]
 OPS = {"zero": 0, "copy": 1, "add": 2, "mul": 3, "vadd": 4, "vmul": 5, "matvec": 6,
        "matvec_t": 7, "diag": 8, "scale_add": 9, "transfer": 10, "deriv": 11}
 OPERAND0 = 5
+# Multiply-adds of one product above which BLAS is called instead of the loops (measured:
+# bench/README.md, "compiled backend").
+_BLAS_MIN = 2048
 N_FIELDS = OPERAND0 + 4 * 4
 
 
-@njit(cache=True)
-def run(prog, bufs, Q, t_start, t_stop, step, tmin):
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def run(prog, ws, Q, t_start, t_stop, step, tmin):
     """Run ``prog`` for t = t_start, t_start + step, ... (t_stop excluded).
 
     Parameters
     ----------
     prog : (K, N_FIELDS) int64
-    bufs : numba typed List of 1-D float64 arrays
+    ws : 1-D float64, the workspace every operand addresses (column fields include the
+         operand buffer's start in it)
     Q : number of sequences
     t_start, t_stop, step : the time loop (step = 1 forward, -1 backward)
     tmin : operations whose guarded time t - d falls below it are skipped
@@ -55,11 +60,9 @@ def run(prog, bufs, Q, t_start, t_stop, step, tmin):
             w = prog[k, 1]
             inner = prog[k, 3]
             code = prog[k, 4]
-            X = bufs[prog[k, 5]]
+            X = Y = Z = ws
             xo, xc, xs = prog[k, 6], prog[k, 7], prog[k, 8]
-            Y = bufs[prog[k, 9]]
             yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
-            Z = bufs[prog[k, 13]]
             zc, zs = prog[k, 15], prog[k, 16]
             if op == 0:                                   # zero: X = 0
                 for q in range(Q):
@@ -95,6 +98,15 @@ def run(prog, bufs, Q, t_start, t_stop, step, tmin):
                     for i in range(w):
                         X[xb + i] *= Z[zc + i]
             elif op == 6:                 # matvec: X[q, i] += sum_j Z[i, j] Y[q, j]
+                if Q * w * inner >= _BLAS_MIN and ys == inner and zs == inner and xs == w:
+                    # Whole contiguous blocks: one BLAS product beats the loops when the
+                    # batch is large (numba's np.dot calls BLAS).
+                    x0 = (t + xo) * Q * xs + xc
+                    y0 = (t + yo) * Q * ys + yc
+                    Yq = Y[y0:y0 + Q * inner].reshape(Q, inner)
+                    Wm = Z[zc:zc + w * inner].reshape(w, inner)
+                    X[x0:x0 + Q * w] += np.dot(Yq, Wm.T).reshape(-1)
+                    continue
                 for q in range(Q):
                     xb = ((t + xo) * Q + q) * xs + xc
                     yb = ((t + yo) * Q + q) * ys + yc
@@ -105,6 +117,13 @@ def run(prog, bufs, Q, t_start, t_stop, step, tmin):
                             s += Z[wb + j] * Y[yb + j]
                         X[xb + i] += s
             elif op == 7:                 # matvec_t: X[q, j] += sum_i Z[i, j] Y[q, i]
+                if Q * w * inner >= _BLAS_MIN and ys == inner and zs == w and xs == w:
+                    x0 = (t + xo) * Q * xs + xc
+                    y0 = (t + yo) * Q * ys + yc
+                    Yq = Y[y0:y0 + Q * inner].reshape(Q, inner)
+                    Wm = Z[zc:zc + inner * w].reshape(inner, w)
+                    X[x0:x0 + Q * w] += np.dot(Yq, Wm).reshape(-1)
+                    continue
                 for q in range(Q):
                     xb = ((t + xo) * Q + q) * xs + xc
                     yb = ((t + yo) * Q + q) * ys + yc
@@ -134,7 +153,7 @@ def run(prog, bufs, Q, t_start, t_stop, step, tmin):
                     yb = ((t + yo) * Q + q) * ys + yc
                     _rules.transfer(code, Y, yb, X, xb, w)
             else:                         # deriv: X = Y * f'_code(n = Z, a = V)
-                V = bufs[prog[k, 17]]
+                V = ws
                 zo, vo, vc, vs = prog[k, 14], prog[k, 18], prog[k, 19], prog[k, 20]
                 for q in range(Q):
                     xb = ((t + xo) * Q + q) * xs + xc
