@@ -59,12 +59,11 @@ class CompiledLayerRules:
         n = out if self.transfer.linear else em.alloc(S)
         bias = em.param(P[self.bias]) if self.bias else None
         if not self.prod:
+            # Rows start at zero (the engines allocate them so), hence no zeroing.
             if H:
                 em.copy(n, em.const(H[0]), S)
-            else:
-                em.zero(n, S)
-                if bias is not None:
-                    em.vadd(n, bias, S)
+            elif bias is not None:
+                em.vadd(n, bias, S)
             for l, taps in inside.items():
                 self._contribute(em, P, l, taps, n)
             if not self.transfer.linear:
@@ -73,6 +72,9 @@ class CompiledLayerRules:
         hoisted = sorted(set(range(len(self.links))) - set(inside))
         zs = {l: em.const(h) for l, h in zip(hoisted, H[1:])}
         for l, taps in inside.items():
+            if self.links[l].weight == "identity" and len(taps) == 1:
+                zs[l] = taps[0]             # z_l is the source itself: read it in place
+                continue
             zs[l] = em.alloc(S)
             self._contribute(em, P, l, taps, zs[l])
         stepped = [zs[l] for l in inside]

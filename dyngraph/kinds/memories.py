@@ -75,8 +75,7 @@ class GammaKind:
         mu = em.param(P[self.mu])
         src = inside[0][0] if 0 in inside else em.const(H[0])
         prev = inside[1][0]
-        em.copy(out, src, m)
-        em.zero(out.cols(m), S - m)
+        em.copy(out, src, m)                # rows start at zero: no zeroing of x_1..x_K
         em.scale_add(out.cols(m), prev.cols(m), mu, S - m, one_minus=True)
         em.scale_add(out.cols(m), prev, mu, S - m)
         return ()

@@ -4,7 +4,9 @@ node kinds.
 A kind emits its rule through an :class:`Emitter` (``emit_forward`` / ``emit_backward`` on
 the kind); it sees only :class:`Ref` handles and the operations below, never the buffer
 layout. Widths are element counts of one row; ``guard`` is the delay d of an adjoint sent
-to time t - d (skipped below tmin, for truncated BPTT).
+to time t - d (skipped below tmin, for truncated BPTT). Rows a program writes start at
+zero (the engines allocate every buffer zeroed and write each row once per run), so no rule
+needs to clear a row before adding into it.
 """
 from __future__ import annotations
 

@@ -1,0 +1,219 @@
+"""Benchmark: the compiled backend against the numpy engines, hand-written numpy and JAX.
+
+BPTT gradient (loss mse) of spec-built nets, side by side in this one process, 1 BLAS
+thread, float64: dyngraph with ``backend="numpy"``, dyngraph with ``backend="compiled"``,
+the hand-written numpy references of ``refs.py`` and — when JAX is installed — JAX
+``jit(value_and_grad)`` over ``lax.scan`` (XLA pinned to one thread). Every side gets the same
+weights and data and the gradients must agree (1e-8 relative) before anything is timed.
+The sides are timed alternately (rotating who goes first); medians.
+
+Also reported: simulate (numpy vs compiled) and the compile cost (first use in a fresh
+cache vs loading from the cache, each in a new process).
+
+Run (from the repository root):  python bench/bench_compiled.py [--repeats 7] [--no-jax]
+"""
+import os
+
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_v] = "1"          # before numpy is imported anywhere
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
+                                   "intra_op_parallelism_threads=1")
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+
+import ref_nets  # noqa: E402
+import refs  # noqa: E402
+from timing import blas_note, format_table  # noqa: E402
+
+import dyngraph as dg  # noqa: E402
+
+TOL = 1e-8
+
+#: (label, reference net, sizes, T, Q)
+CASES = [
+    ("Elman Q=1  T=1000 H=10", "elman", {"H": 10}, 1000, 1),
+    ("NARX  Q=1  T=1000 H=10", "narx", {"H": 10}, 1000, 1),
+    ("NARX  Q=32 T=1000 H=10", "narx", {"H": 10}, 1000, 32),
+    ("LSTM  Q=1  T=500  H=8", "lstm", {"H": 8}, 500, 1),
+    ("LSTM  Q=32 T=200  H=32", "lstm", {"H": 32}, 200, 32),
+]
+#: Catalog specs without a hand-written reference: numpy vs compiled only.
+SPEC_CASES = [("GRU   Q=1  T=500", "specs/gru.yaml", 500, 1),
+              ("GRU   Q=32 T=200", "specs/gru.yaml", 200, 32),
+              ("gamma FTDNN Q=1 T=1000", "specs/gamma_ftdnn.yaml", 1000, 1)]
+
+
+def _sample(fn, n):
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - t0) / n
+
+
+def race(fns, repeats, min_sample=0.05):
+    """Median seconds per call of each callable, timed alternately (rotating order)."""
+    counts = {}
+    for k, fn in fns.items():
+        t0 = time.perf_counter()
+        fn()
+        counts[k] = max(1, int(round(min_sample / max(time.perf_counter() - t0, 1e-7))))
+    times = {k: [] for k in fns}
+    keys = list(fns)
+    for r in range(repeats):
+        for k in keys[r % len(keys):] + keys[:r % len(keys)]:
+            times[k].append(_sample(fns[k], counts[k]))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+# --------------------------------------------------------------------------- JAX models
+def jax_grad_fn(net, p, u, target):
+    """jit(value_and_grad) of the mse of reference net ``net`` over lax.scan."""
+    import jax
+    import jax.numpy as jnp
+    jax.config.update("jax_enable_x64", True)
+    U, Yt = jnp.asarray(u), jnp.asarray(target)
+
+    def elman(p):
+        def step(h, x):
+            h = jnp.tanh(x @ p["Wx"].T + h @ p["Wh"].T + p["bh"])
+            return h, h
+        _, Hs = jax.lax.scan(step, jnp.zeros((U.shape[1], p["Wh"].shape[0])), U)
+        return Hs @ p["Wy"].T + p["by"]
+
+    def lstm(p):
+        H = p["Wh"].shape[1]
+
+        def step(carry, x):
+            h, c = carry
+            z = x @ p["Wx"].T + h @ p["Wh"].T + p["b"]
+            i, f = jax.nn.sigmoid(z[:, :H]), jax.nn.sigmoid(z[:, H:2 * H])
+            g, o = jnp.tanh(z[:, 2 * H:3 * H]), jax.nn.sigmoid(z[:, 3 * H:])
+            c = f * c + i * g
+            h = o * jnp.tanh(c)
+            return (h, c), h
+        zero = jnp.zeros((U.shape[1], H))
+        _, Hs = jax.lax.scan(step, (zero, zero), U)
+        return Hs @ p["Wy"].T + p["by"]
+
+    def narx(p):
+        K = p["Wo"].shape[0]
+        Ul = jnp.concatenate([jnp.concatenate([jnp.zeros_like(U[:1]), U[:-1]]),
+                              jnp.concatenate([jnp.zeros_like(U[:2]), U[:-2]])], axis=-1)
+        A = Ul @ p["Wu"].T + p["bh"]
+
+        def step(carry, a):
+            y1, y2 = carry
+            h = jnp.tanh(a + y1 @ p["Wy"][:, :K].T + y2 @ p["Wy"][:, K:].T)
+            y = h @ p["Wo"].T + p["bo"]
+            return (y, y1), y
+        zero = jnp.zeros((U.shape[1], K))
+        _, Y = jax.lax.scan(step, (zero, zero), A)
+        return Y
+
+    model = {"elman": elman, "lstm": lstm, "narx": narx}[net]
+    fn = jax.jit(jax.value_and_grad(lambda p: jnp.mean((model(p) - Yt) ** 2)))
+    P = {k: jnp.asarray(v) for k, v in p.items()}
+
+    def call():
+        value, g = fn(P)
+        jax.block_until_ready(g)
+        return value, g
+    return call
+
+
+def _rel(a, b):
+    return np.abs(a - b).max() / max(np.abs(a).max(), 1e-300)
+
+
+def compile_costs():
+    """Seconds of a first forward pass in a new process: empty cache, then cached."""
+    code = ("import time, numpy as np, dyngraph as dg; t = time.perf_counter(); "
+            "net = dg.load('specs/lstm.yaml'); "
+            "net.simulate(np.ones((5, 3)), backend='compiled'); "
+            "print(time.perf_counter() - t)")
+    import tempfile
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        out = [float(subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                                    capture_output=True, text=True).stdout) for _ in range(2)]
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--no-jax", action="store_true")
+    args = ap.parse_args(argv)
+    try:
+        if args.no_jax:
+            raise ImportError
+        import jax  # noqa: F401
+        have_jax = True
+    except ImportError:
+        have_jax = False
+    rows, sim_rows = [], []
+    for label, net, sizes, T, Q in CASES:
+        p = refs.make_params(net, sizes, seed=0)
+        u, target = refs.make_data(net, sizes, T, Q, seed=0)
+        dnet = ref_nets.build(net, sizes, p)
+        U, Y = ref_nets.user(u), ref_nets.user(target)
+        ref_loss, ref_g = refs.GRAD[net](p, u, target)
+        want = ref_nets.ref_grad_to_flat(dnet, net, ref_g)
+        fns = {"numpy": lambda: dnet.gradient(U, Y, backend="numpy"),
+               "compiled": lambda: dnet.gradient(U, Y, backend="compiled"),
+               "hand": lambda: refs.GRAD[net](p, u, target)}
+        for side in ("numpy", "compiled"):
+            err = _rel(want, fns[side]()[1])
+            if err > TOL:
+                raise AssertionError(f"{label}: {side} gradient differs by {err:.1e}")
+        if have_jax:
+            fns["jax"] = jax_grad_fn(net, p, u, target)
+            _, gj = fns["jax"]()
+            err = _rel(want, ref_nets.ref_grad_to_flat(
+                dnet, net, {k: np.asarray(v) for k, v in gj.items()}))
+            if err > TOL:
+                raise AssertionError(f"{label}: JAX gradient differs by {err:.1e}")
+        t = race(fns, args.repeats)
+        row = [label, f"{t['numpy'] * 1e3:.2f}", f"{t['compiled'] * 1e3:.2f}",
+               f"{t['hand'] * 1e3:.2f}"]
+        row += ([f"{t['jax'] * 1e3:.2f}", f"{t['compiled'] / t['jax']:.2f}"] if have_jax
+                else ["n/a", "n/a"])
+        row.append(f"{t['compiled'] / t['numpy']:.2f}")
+        rows.append(row)
+        s = race({"numpy": lambda: dnet.simulate(U, backend="numpy"),
+                  "compiled": lambda: dnet.simulate(U, backend="compiled")}, args.repeats)
+        sim_rows.append([label, f"{s['numpy'] * 1e3:.2f}", f"{s['compiled'] * 1e3:.2f}",
+                         f"{s['compiled'] / s['numpy']:.2f}"])
+    for label, path, T, Q in SPEC_CASES:
+        dnet = dg.load(path)
+        rng = np.random.default_rng(0)
+        X = {k: rng.standard_normal((Q, T, n)) for k, n in dnet.inputs.items()}
+        Yt = {k: rng.standard_normal((Q, T, n)) for k, n in dnet.outputs.items()}
+        g0 = dnet.gradient(X, Yt, backend="numpy")[1]
+        if _rel(g0, dnet.gradient(X, Yt, backend="compiled")[1]) > TOL:
+            raise AssertionError(f"{label}: compiled gradient differs")
+        t = race({"numpy": lambda: dnet.gradient(X, Yt, backend="numpy"),
+                  "compiled": lambda: dnet.gradient(X, Yt, backend="compiled")}, args.repeats)
+        rows.append([label, f"{t['numpy'] * 1e3:.2f}", f"{t['compiled'] * 1e3:.2f}", "n/a",
+                     "n/a", "n/a", f"{t['compiled'] / t['numpy']:.2f}"])
+    print(blas_note())
+    print("\nBPTT gradient, ms per call (median)\n")
+    print(format_table(["case", "numpy engines", "compiled", "hand-written numpy", "JAX jit",
+                        "compiled / JAX", "compiled / numpy"], rows))
+    print("\nsimulate, ms per call\n")
+    print(format_table(["case", "numpy engines", "compiled", "compiled / numpy"], sim_rows))
+    first, cached = compile_costs()
+    print(f"\ncompile cost (new process, LSTM spec, import excluded... total): first use "
+          f"{first:.2f} s, from the cache {cached:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
