@@ -47,11 +47,18 @@ def _one(name, arr, size, what, allow_nan):
         a3, batched, flat = a, True, False
     else:
         raise DataError(f"{what} '{name}': got a {a.ndim}-D array, expected (T, n) or (Q, T, n)")
-    if not allow_nan and not np.all(np.isfinite(a3)):
-        bad = np.argwhere(~np.isfinite(a3))[0]
-        where = f"sequence {bad[0]}, " if batched else ""
-        raise DataError(f"{what} '{name}' has NaN or inf at {where}step {bad[1]}"
-                        f" (element {bad[2]})")
+    if a3.shape[0] == 0 or a3.shape[1] == 0:
+        raise DataError(f"{what} '{name}' is empty (shape {a.shape}): a record needs at least "
+                        "one sequence of at least one time step")
+    bad = ~np.isfinite(a3) if not allow_nan else np.isinf(a3)
+    if bad.any():
+        b = np.argwhere(bad)[0]
+        where = f"sequence {b[0]}, " if batched else ""
+        if allow_nan:       # NaN means "no target here"; inf is no value at all
+            raise DataError(f"{what} '{name}' has inf at {where}step {b[1]} (element {b[2]}); "
+                            "mark a missing target with NaN")
+        raise DataError(f"{what} '{name}' has NaN or inf at {where}step {b[1]}"
+                        f" (element {b[2]})")
     return np.ascontiguousarray(a3.transpose(1, 0, 2)), Form(batched, False, flat)
 
 

@@ -8,7 +8,7 @@ buffers, so a delayed read is free.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Mapping, Optional
+from typing import Dict, Mapping, Optional, Tuple
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -83,7 +83,8 @@ def _allocate(plan: Plan, inputs: Mapping[str, np.ndarray], initial, T: int, Q: 
 
 
 def forward(plan: Plan, P: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray],
-            initial: Optional[Mapping[str, np.ndarray]] = None, backend=None) -> Trace:
+            initial: Optional[Mapping[str, np.ndarray]] = None, backend=None,
+            steps: Optional[Tuple[int, int]] = None) -> Trace:
     """Simulate.
 
     Parameters
@@ -95,13 +96,19 @@ def forward(plan: Plan, P: Mapping[str, np.ndarray], inputs: Mapping[str, np.nda
     backend : an object whose ``forward_component(plan, P, A, caches, comp, T)`` steps a
               recurrent component and returns True (False: numpy steps it); None = numpy.
               See :mod:`dyngraph.engines.backend`.
+    steps : (T, Q) for a plan without inputs (otherwise taken from the inputs)
 
     Returns
     -------
     Trace
     """
-    first = next(iter(inputs.values()))
-    T, Q = first.shape[0], first.shape[1]
+    if inputs:
+        first = next(iter(inputs.values()))
+        T, Q = first.shape[0], first.shape[1]
+    elif steps is None:
+        raise ValueError("a plan without inputs needs steps=(T, Q)")
+    else:
+        T, Q = steps
     A = _allocate(plan, inputs, initial, T, Q)
     caches, kept = {}, {}
     for comp in plan.components:

@@ -13,6 +13,7 @@ from typing import Dict, List, Mapping, Tuple
 
 import networkx as nx
 
+from ..language.description import MAX_PARAMS
 from ..language.references import defined_names, reference_problems
 from ..language.spec import LayerSpec, MemorySpec, Problem, Spec, SpecError
 
@@ -148,6 +149,24 @@ def _check_links(spec, sizes, problems):
     problems.extend(reference_problems(spec))
 
 
+def _check_total_size(spec, sizes, problems):
+    """Refuse a spec whose parameters alone would not fit in memory, before anything is
+    allocated (each size may be within its own limit while their products are not)."""
+    counts = []
+    for layer in spec.layers:
+        S = sizes[layer.name]
+        n = sum(S * len(l.delays) * sizes[l.source] if l.weight == "full" else
+                S * len(l.delays) if l.weight == "diagonal" else 0 for l in layer.links)
+        counts.append((n + (S if layer.bias.enabled else 0), layer))
+    total = sum(c for c, _ in counts)
+    if total > MAX_PARAMS:
+        count, biggest = max(counts, key=lambda c: c[0])
+        problems.append(Problem(biggest.where, f"layers.{biggest.name}",
+                                f"the spec has {total:,} weights and biases ({count:,} in layer "
+                                f"'{biggest.name}'); the limit is {MAX_PARAMS:,} "
+                                f"({MAX_PARAMS * 8 // 2**20} MiB of float64)"))
+
+
 def zero_delay_graph(g: nx.MultiDiGraph) -> nx.DiGraph:
     """The instantaneous part of the graph: edges with a delay-0 tap."""
     z = nx.DiGraph()
@@ -175,6 +194,8 @@ def build_graph(spec: Spec) -> Graph:
     problems: List[Problem] = []
     sizes = _infer_sizes(spec, problems)
     _check_links(spec, sizes, problems)
+    if not problems:
+        _check_total_size(spec, sizes, problems)
     if problems:
         raise SpecError(problems)
 

@@ -33,7 +33,7 @@ from .spec import INIT_RULES
 
 __all__ = ["Key", "Section", "SECTIONS", "VALUE_TYPES", "REQUIRED", "TRANSFERS",
            "TRANSFER_ALIASES", "WEIGHTS", "LAYER_KINDS", "NETS", "MEMORY_KINDS", "INIT_RULES",
-           "MAX_FILE_BYTES", "MAX_SIZE", "MAX_DELAY", "MAX_NODES", "MAX_DEPTH",
+           "MAX_FILE_BYTES", "MAX_SIZE", "MAX_DELAY", "MAX_NODES", "MAX_PARAMS", "MAX_DEPTH",
            "NAME_PATTERN", "RANGE_PATTERN"]
 
 # ------------------------------------------------------------------------------ vocabulary
@@ -53,6 +53,7 @@ MAX_FILE_BYTES = 1 << 20          # 1 MiB of YAML text
 MAX_SIZE = 100_000                # largest layer/input size and gamma order
 MAX_DELAY = 100_000               # largest delay in a tapped delay line
 MAX_NODES = 10_000                # inputs + layers + memories
+MAX_PARAMS = 20_000_000           # weights and biases of a whole spec (160 MB of float64)
 MAX_DEPTH = 64                    # YAML nesting; a spec never needs more than ~6
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"

@@ -14,7 +14,7 @@ from ..engines import bptt as _bptt
 from ..engines.backend import resolve as resolve_backend
 from ..engines import rtrl as _rtrl
 from ..engines.losses import error_vector, loss_and_adjoint
-from ..engines.records import (DataError, from_internal, initial_to_internal, to_internal,
+from ..engines.records import (DataError, Form, from_internal, initial_to_internal, to_internal,
                                weights_to_internal)
 from ..engines.simulate import final_state, forward
 from ..graph import loops as _loops
@@ -156,6 +156,18 @@ class Net:
         in the scaled units training works in."""
         return self.meta.get("scaling")
 
+    def _no_inputs(self, inputs, initial, steps):
+        """Data of a simulation of a net without inputs: ({}, form, Q, T)."""
+        if inputs not in (None, {}) and not (hasattr(inputs, "__len__") and len(inputs) == 0):
+            raise DataError(f"the net '{self.name}' has no inputs; pass inputs=None and "
+                            "steps=T")
+        if steps is None or int(steps) != steps or steps < 1:
+            raise DataError(f"the net '{self.name}' has no inputs: give the number of time "
+                            f"steps, simulate(steps=T), T >= 1 (got {steps!r})")
+        batched = any(np.ndim(v) == 3 for v in (initial or {}).values())
+        Q = next(np.shape(v)[0] for v in initial.values() if np.ndim(v) == 3) if batched else 1
+        return {}, Form(batched, True, False), Q, int(steps)
+
     def _inputs(self, inputs):
         X, form = to_internal(inputs, self.inputs, "input")
         if self.scaling:
@@ -191,7 +203,8 @@ class Net:
         return out
 
     # ------------------------------------------------------------------ engines
-    def simulate(self, inputs, initial=None, return_state: bool = False, backend=None):
+    def simulate(self, inputs=None, initial=None, return_state: bool = False, backend=None,
+                 steps: Optional[int] = None):
         """Run the network.
 
         Parameters
@@ -204,16 +217,24 @@ class Net:
         return_state : also return the final state (same layout as ``initial``)
         backend : 'numpy' or 'compiled' (default: ``DYNGRAPH_BACKEND``, else compiled when
                   numba is installed); both give the same numbers to rounding
+        steps : number of time steps, for a net without inputs (an autonomous net, e.g. a
+                NAR model run from ``initial``); inputs then stay None. A batched
+                ``initial`` (Q, L, n) runs Q sequences.
 
         Returns
         -------
         outputs in the same form as ``inputs`` (a bare array when there is one output),
         and the state when asked.
         """
-        X, form = self._inputs(inputs)
-        Q = next(iter(X.values())).shape[1]
+        if not self.inputs:
+            X, form, Q, T = self._no_inputs(inputs, initial, steps)
+        else:
+            if steps is not None:
+                raise DataError("steps= is for a net without inputs; the inputs' length is T")
+            X, form = self._inputs(inputs)
+            T, Q = next(iter(X.values())).shape[:2]
         trace = forward(self.plan, self._values, X, self._initial(initial, Q),
-                        backend=resolve_backend(backend))
+                        backend=resolve_backend(backend), steps=(T, Q))
         Y = {o: trace.output(self.plan, o) for o in self.outputs}
         if self.scaling:
             Y = _scaling.unscale_outputs(self, self.scaling, Y)

@@ -59,6 +59,7 @@ class Recorder:
         self.fails = 0
         self.stop_reason: Optional[str] = None
         self._start = time.perf_counter()
+        self._lowest = math.inf          # the lowest training loss so far
 
     def record(self, epoch: int, theta: np.ndarray, losses: Dict[str, float],
                grad_norm: float, **extra) -> Optional[str]:
@@ -111,6 +112,11 @@ class Recorder:
     def _reason(self, epoch, row) -> Optional[str]:
         if not math.isfinite(row["loss"]):
             return "non-finite loss"
+        low = min(self._lowest, row["loss"])
+        self._lowest = low
+        if row["loss"] > DIVERGED * low and row["loss"] > DIVERGED * self.history["loss"][0]:
+            return (f"diverged (training loss {row['loss']:.3g}, over {DIVERGED:g} times its "
+                    f"lowest {low:.3g}; try a smaller step size)")
         if not math.isfinite(row["grad_norm"]):
             return "non-finite gradient"
         if row["loss"] <= self.goal:
@@ -124,6 +130,10 @@ class Recorder:
         if self.time_limit is not None and row["time"] >= self.time_limit:
             return "time limit"
         return None
+
+
+#: A loss this many times the best so far (and the first) means the run diverged.
+DIVERGED = 1e4
 
 
 def _norm(x) -> float:

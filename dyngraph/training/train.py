@@ -366,6 +366,8 @@ def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: 
     time_limit : seconds
     callback : called after each epoch with the history row (a dict, plus 'params');
                return True to stop
+    A ``KeyboardInterrupt`` (Ctrl-C) during training returns the result so far (the best
+    weights, ``stop_reason == "interrupted"``) instead of losing it.
     backend : 'numpy' or 'compiled' engines (default: ``DYNGRAPH_BACKEND``, else compiled
               when numba is installed); the same path to rounding
     **options : method options (see the module table), e.g. ``mu=1e-2``, ``lr=0.01``,
@@ -421,16 +423,22 @@ def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: 
     has_val = "val_loss" in problem.sets
     select = "last" if method == "br" else ("val" if has_val else "loss")
     rec = _opt.Recorder(epochs, goal, min_grad, max_fail, select, time_limit, callback)
-    if method == "lm":
-        _opt.run_lm(problem, rec, **opts)
-    elif method == "br":
-        _opt.run_br(problem, rec, **opts)
-    elif method in ("adam", "sgd"):
-        clip, truncate = opts.pop("clip"), opts.pop("truncate")
-        opt_cls = _opt.Adam if method == "adam" else _opt.SGD
-        _opt.run_gradient(problem, rec, opt_cls(problem.theta0.size, **opts), clip, truncate)
-    else:
-        _opt.run_scipy(problem, rec, _SCIPY[method])
+    try:
+        if method == "lm":
+            _opt.run_lm(problem, rec, **opts)
+        elif method == "br":
+            _opt.run_br(problem, rec, **opts)
+        elif method in ("adam", "sgd"):
+            clip, truncate = opts.pop("clip"), opts.pop("truncate")
+            opt_cls = _opt.Adam if method == "adam" else _opt.SGD
+            _opt.run_gradient(problem, rec, opt_cls(problem.theta0.size, **opts), clip, truncate)
+        else:
+            _opt.run_scipy(problem, rec, _SCIPY[method])
+    except KeyboardInterrupt:
+        # Ctrl-C keeps what was learnt: the best weights so far, stop reason "interrupted".
+        if not rec.history:
+            raise
+        rec.stop("interrupted")
 
     history = {k: np.asarray(v, dtype=int if k == "epoch" else float)
                for k, v in rec.history.items()}
