@@ -191,7 +191,7 @@ def test_divergence_stops_cleanly_with_finite_best_weights(plant):
     net = dg.loads(NARX_OPEN, seed=0)
     r = dg.train(net, {"u": u, "y_meas": y}, y, method="sgd", lr=50.0, epochs=500)
     assert r.stop_reason.startswith("diverged")   # caught before the loss overflows
-    assert not np.isfinite(r.history["loss"][-1])
+    assert r.history["loss"][-1] > 1e4 * r.history["loss"].min()
     assert np.all(np.isfinite(r.params))
     assert np.isfinite(r.history["loss"][r.best_epoch])
     assert r.loss == pytest.approx(r.net.gradient({"u": u, "y_meas": y}, y)[0])
