@@ -29,13 +29,15 @@ def test_train_then_simulate_reproduces_the_saved_model(tmp_path, record, capsys
     path, u, y = record
     spec = os.path.join(SPECS, "narx_parallel.yaml")
     model = tmp_path / "model"
-    assert main(["train", spec, "--data", str(path), "--epochs", "4", "-o", str(model)]) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert sum(line.startswith("epoch") for line in lines) == 5       # rows 0..4
-    assert lines[-1].startswith("stop: max epochs")
+    assert main(["train", spec, "--data", str(path), "--epochs", "4", "--print-every", "1",
+                 "-o", str(model)]) == 0
+    out = capsys.readouterr()
+    lines = [line for line in out.err.splitlines() if line.startswith("epoch")]
+    assert len(lines) == 5                                            # rows 0..4
+    assert out.out.strip().splitlines()[-1].startswith("stop: max epochs")
     net = dg.load(str(model))
     first = float(lines[0].split()[3])
-    last = float(lines[-2].split()[3])
+    last = float(lines[-1].split()[3])
     assert last < first                                               # LM lowered the loss
     out = tmp_path / "out.csv"
     assert main(["simulate", str(model), "--data", str(path), "-o", str(out)]) == 0
@@ -117,9 +119,56 @@ def test_validation_file_gives_a_validation_loss_per_epoch(tmp_path, record, cap
     u2 = np.random.default_rng(5).uniform(-1, 1, 80)
     np.savetxt(val, np.c_[u2, plant(u2)], delimiter=",", header="u,y", comments="")
     code = main(["train", os.path.join(SPECS, "narx_parallel.yaml"), "--data", str(path),
-                 "--val", str(val), "--epochs", "3", "-o", str(tmp_path / "m")])
-    lines = capsys.readouterr().out.strip().splitlines()
+                 "--val", str(val), "--epochs", "3", "--print-every", "1",
+                 "-o", str(tmp_path / "m")])
+    out = capsys.readouterr()
     assert code == 0
-    rows = [line.split() for line in lines if line.startswith("epoch")]
+    rows = [line.split() for line in out.err.splitlines() if line.startswith("epoch")]
     assert len(rows) == 4 and all(r[4] == "val" and float(r[5]) > 0 for r in rows)
-    assert "validation loss" in lines[-1]
+    assert "validation loss" in out.out.strip().splitlines()[-1]
+
+
+def test_progress_every_n_epochs_and_no_val_column_without_validation(tmp_path, capsys):
+    path = tmp_path / "d.csv"
+    u = np.random.default_rng(0).standard_normal(80)
+    np.savetxt(path, np.c_[u, np.tanh(u)], delimiter=",", header="u,y", comments="")
+    spec = os.path.join(SPECS, "narx_parallel.yaml")
+    assert main(["train", spec, "--data", str(path), "--method", "adam", "--epochs", "25",
+                 "--print-every", "10", "-o", str(tmp_path / "m")]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("epoch")]
+    assert [int(line.split()[1]) for line in err] == [0, 10, 20, 25]
+    assert not any(" val " in line for line in err)
+
+
+def test_ctrl_c_saves_the_best_weights_so_far(tmp_path):
+    """A real SIGINT to a running `dyngraph train`: the model is saved, loadable, and says
+    it was interrupted."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    path = tmp_path / "d.csv"
+    u = np.random.default_rng(0).standard_normal(300)
+    np.savetxt(path, np.c_[u, np.tanh(np.convolve(u, [0.5, 0.3], "same"))], delimiter=",",
+               header="u,y", comments="")
+    model = tmp_path / "m"
+    proc = subprocess.Popen([sys.executable, "-m", "dyngraph", "train",
+                             os.path.join(SPECS, "narx_parallel.yaml"), "--data", str(path),
+                             "--method", "adam", "--epochs", "1000000", "--print-every", "1",
+                             "-o", str(model)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        for line in proc.stderr:             # wait until training is under way
+            if line.startswith("epoch") and int(line.split()[1]) >= 3:
+                break
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    assert "stop: interrupted" in out
+    import dyngraph as dg
+    net = dg.load(model)
+    assert net.meta["training"]["stop_reason"] == "interrupted"

@@ -1,11 +1,12 @@
 """The ``train`` and ``plot`` subcommands (added to the CLI by :mod:`dyngraph.cli`).
 
-``dyngraph train SPEC --data FILE -o MODEL`` reads the inputs (columns named by the net's
+dyngraph train SPEC --data FILE -o MODEL reads the inputs (columns named by the net's
 inputs) and the targets (columns named by its outputs; an empty cell = no target) from one
-CSV or NPZ file, trains, prints one progress line per epoch and the stop reason, and saves
-the model directory. ``dyngraph plot MODEL --data FILE -o DIR`` writes the five diagnostic
-views (performance, response, error autocorrelation, input–error cross-correlation, error
-histogram).
+CSV or NPZ file, trains (a live progress bar on a terminal, a line every --print-every
+epochs otherwise), prints the stop reason and saves the model directory. Ctrl-C stops the
+training and saves the best weights so far. dyngraph plot MODEL --data FILE -o DIR writes
+the five diagnostic views (performance, response, error autocorrelation, input–error
+cross-correlation, error histogram).
 
 Every problem with the user's input — the spec, the data files, the options, the output
 path — is reported on stderr with exit code 2 before any training starts where it can be
@@ -35,8 +36,10 @@ def add_commands(subparsers) -> None:
                    help="CSV or NPZ with the input columns and the target columns (named "
                         "by the net's outputs)")
     p.add_argument("-o", "--output", required=True, help="model directory to write")
-    p.add_argument("--method", choices=METHODS, default="lm",
-                   help="lm (default), br (Bayesian regularisation), adam, sgd, lbfgs, bfgs")
+    p.add_argument("--method", choices=METHODS, default="lm", metavar="METHOD",
+                   help="lm: Levenberg-Marquardt (default; small nets, squared errors); br: "
+                        "Bayesian regularisation (LM with weight decay chosen from the data); "
+                        "adam, sgd: gradient steps (--lr); lbfgs, bfgs: scipy quasi-Newton")
     p.add_argument("--epochs", type=int, default=100, help="maximum epochs (100)")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--val", metavar="FILE",
@@ -47,7 +50,9 @@ def add_commands(subparsers) -> None:
                    help="fit input/output scaling on the training data and store it")
     p.add_argument("--seed", type=int, help="re-initialise the weights with this seed")
     p.add_argument("--lr", type=float, help="learning rate (adam, sgd)")
-    p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--print-every", type=int, default=10, metavar="N",
+                   help="without a terminal, a progress line every N epochs (10)")
     p.set_defaults(func=cmd_train)
 
     p = subparsers.add_parser("plot", help="diagnostic plots of a model on data")
@@ -97,25 +102,10 @@ def _check_output_dir(path):
 
 
 # --------------------------------------------------------------------------- train
-def _number(x) -> str:
-    return "-" if x is None or not math.isfinite(x) else f"{x:.6g}"
-
-
-def _progress(row) -> bool:
-    """One line per epoch: epoch, loss, validation loss, mu (LM/BR) or step, time."""
-    if "mu" in row:
-        step = f"mu {row['mu']:.3g}"
-    elif "step" in row:
-        step = f"step {row['step']:.3g}"
-    else:
-        step = "step -"
-    print(f"epoch {int(row['epoch']):5d}  loss {_number(row['loss'])}  "
-          f"val {_number(row.get('val_loss'))}  {step}  {row['time']:.2f}s", flush=True)
-    return False
-
-
 def cmd_train(args) -> int:
     """Train a spec or saved model on a data file and save the trained model."""
+    if args.print_every < 1:
+        raise CommandError(f"--print-every must be >= 1, got {args.print_every}")
     if args.epochs < 0:
         raise CommandError(f"--epochs must be >= 0, got {args.epochs}")
     divide = _fractions(args.divide) if args.divide else None
@@ -131,7 +121,7 @@ def cmd_train(args) -> int:
     try:
         result = train(net, inputs, targets, method=args.method, epochs=args.epochs,
                           val=val, divide=divide, normalize=args.normalize, seed=args.seed,
-                          callback=None if args.quiet else _progress, **options)
+                          verbose=False if args.quiet else args.print_every, **options)
     except (ValueError, TypeError) as err:       # DataError is a ValueError
         raise CommandError(f"dyngraph train: {err}") from None
     try:

@@ -37,6 +37,7 @@ from typing import Dict, Mapping, Optional
 import numpy as np
 
 from . import optimizers as _opt
+from . import progress as _progress
 from . import scaling as _scaling
 from ..engines.records import DataError, to_internal
 from .divide import block_ranges, mask_targets
@@ -330,7 +331,7 @@ def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: 
           weights=None, initial=None, val=None, divide=None, max_fail: Optional[int] = 6,
           goal: float = 0.0, min_grad: float = 1e-7, normalize: Optional[str] = None,
           seed=None, init: Optional[str] = None, time_limit: Optional[float] = None,
-          callback=None, backend=None, **options) -> TrainResult:
+          callback=None, backend=None, verbose=False, **options) -> TrainResult:
     """Train a copy of ``net`` on input/target records.
 
     Parameters
@@ -368,6 +369,8 @@ def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: 
                return True to stop
     A ``KeyboardInterrupt`` (Ctrl-C) during training returns the result so far (the best
     weights, ``stop_reason == "interrupted"``) instead of losing it.
+    verbose : progress: False (none), True (a live bar on a terminal, else a line every 10
+              epochs, on stderr) or N (every N epochs); the stop reason is in the result
     backend : 'numpy' or 'compiled' engines (default: ``DYNGRAPH_BACKEND``, else compiled
               when numba is installed); the same path to rounding
     **options : method options (see the module table), e.g. ``mu=1e-2``, ``lr=0.01``,
@@ -422,6 +425,13 @@ def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: 
     problem.backend = resolve_backend(backend)
     has_val = "val_loss" in problem.sets
     select = "last" if method == "br" else ("val" if has_val else "loss")
+    report = _progress.reporter(verbose, epochs)
+    if report is not None:
+        user_callback = callback
+
+        def callback(row):
+            report(row)
+            return bool(user_callback(row)) if user_callback is not None else False
     rec = _opt.Recorder(epochs, goal, min_grad, max_fail, select, time_limit, callback)
     try:
         if method == "lm":
@@ -439,6 +449,9 @@ def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: 
         if not rec.history:
             raise
         rec.stop("interrupted")
+    finally:
+        if report is not None:
+            report.close()
 
     history = {k: np.asarray(v, dtype=int if k == "epoch" else float)
                for k, v in rec.history.items()}

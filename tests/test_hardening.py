@@ -1,0 +1,125 @@
+"""Issue 10's hostile and new-user cases: each gets a clear dyngraph error or does the right
+thing, and loses nothing the user had."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+import dyngraph as dg
+from conftest import SPEC_DIR
+from dyngraph.training import progress
+
+NARX = str(SPEC_DIR / "narx_parallel.yaml")
+
+
+@pytest.fixture
+def net():
+    return dg.load(NARX)
+
+
+@pytest.mark.parametrize("shape", [(0, 1), (0,), (2, 0, 1), (0, 5, 1)])
+def test_empty_records_are_data_errors(net, shape):
+    with pytest.raises(dg.DataError, match="is empty"):
+        net.simulate(np.zeros(shape))
+    with pytest.raises(dg.DataError, match="is empty"):
+        dg.train(net, np.zeros(shape), np.zeros(shape), epochs=1)
+
+
+def test_inf_targets_refused_nan_targets_kept(net):
+    u = np.ones((10, 1))
+    y = np.zeros((10, 1))
+    y[3] = np.inf
+    with pytest.raises(dg.DataError, match="inf at step 3.*NaN"):
+        net.gradient(u, y)
+    with pytest.raises(dg.DataError, match="inf at step 3"):
+        dg.train(net, u, y, epochs=1)
+    y[3] = np.nan
+    loss, g = net.gradient(u, y)
+    assert np.isfinite(loss) and np.all(np.isfinite(g))
+
+
+def test_net_without_inputs_simulates_with_steps():
+    nar = dg.loads("layers: {y: {size: 1, transfer: tanh, from: {y: 1}}}\noutputs: [y]")
+    w, b = nar.get("y.W[y]")[0, 0], nar.get("y.b")[0]
+    y = nar.simulate(steps=4, initial={"y": [[0.5]]})
+    want, prev = [], 0.5
+    for _ in range(4):                       # a hand-written loop of the same recurrence
+        prev = np.tanh(w * prev + b)
+        want.append(prev)
+    np.testing.assert_allclose(y[:, 0], want, rtol=1e-14)
+    assert nar.simulate(steps=3, initial={"y": np.ones((2, 1, 1))}).shape == (2, 3, 1)
+    with pytest.raises(dg.DataError, match="steps=T"):
+        nar.simulate()
+    with pytest.raises(dg.DataError, match="steps= is for a net without inputs"):
+        dg.load(NARX).simulate(np.ones((3, 1)), steps=3)
+
+
+def test_spec_too_big_for_memory_is_a_positioned_spec_error():
+    with pytest.raises(dg.SpecError) as info:
+        dg.loads("inputs: {u: 100000}\nlayers: {y: {size: 100000, from: u}}\noutputs: [y]",
+                 file="big.yaml")
+    (p,) = info.value.problems
+    assert (p.where.file, p.where.line) == ("big.yaml", 2)
+    assert "10,000,100,000 weights and biases" in p.message and "limit" in p.message
+
+
+def test_diverging_adam_says_so(net):
+    rng = np.random.default_rng(0)
+    r = dg.train(net, rng.standard_normal((100, 1)), rng.standard_normal((100, 1)),
+                 method="adam", epochs=50, lr=1e6)
+    assert r.stop_reason.startswith("diverged") and "smaller step" in r.stop_reason
+    assert np.all(np.isfinite(r.net.params))
+
+
+def test_keyboard_interrupt_returns_best_so_far(net):
+    rng = np.random.default_rng(1)
+    u = rng.standard_normal((80, 1))
+    y = np.tanh(np.convolve(u[:, 0], [0.4, 0.2], "same"))[:, None]
+
+    def ctrl_c(row):
+        if row["epoch"] == 4:
+            raise KeyboardInterrupt
+    r = dg.train(net, u, y, epochs=100, callback=ctrl_c)
+    assert r.stop_reason == "interrupted" and list(r.history["epoch"]) == [0, 1, 2, 3, 4]
+    assert r.loss == r.history["loss"].min() < r.history["loss"][0]
+
+    with pytest.raises(KeyboardInterrupt):   # not even the first epoch: nothing to return
+        _interrupt_before_first_row(net, u, y)
+
+
+def _interrupt_before_first_row(net, u, y):
+    """Ctrl-C while the first epoch is being evaluated."""
+    import dyngraph.training.optimizers as opt
+    real = opt.Recorder.record
+
+    def ctrl_c(self, *args, **kwargs):
+        raise KeyboardInterrupt
+    opt.Recorder.record = ctrl_c
+    try:
+        dg.train(net, u, y, epochs=5)
+    finally:
+        opt.Recorder.record = real
+
+
+def test_progress_lines_every_n_epochs_without_val_column():
+    out = io.StringIO()
+    report = progress.reporter(3, epochs=7, stream=out)
+    for e in range(6):                                   # stops early at epoch 5
+        report({"epoch": e, "loss": 1.0 / (e + 1), "val_loss": float("nan"), "time": 0.1})
+    report.close()
+    lines = out.getvalue().splitlines()
+    assert [int(line.split()[1]) for line in lines] == [0, 3, 5]
+    assert all(" val " not in line for line in lines)
+    assert progress.reporter(False, 5) is None
+    with pytest.raises(ValueError, match="verbose"):
+        progress.reporter(-2, 5)
+
+
+def test_train_verbose_prints_on_stderr(net, capsys):
+    rng = np.random.default_rng(2)
+    dg.train(net, rng.standard_normal((40, 1)), rng.standard_normal((40, 1)), epochs=4,
+             verbose=2)
+    err = capsys.readouterr().err.splitlines()
+    assert [int(line.split()[1]) for line in err if line.startswith("epoch")][:2] == [0, 2]
