@@ -123,3 +123,45 @@ def test_train_verbose_prints_on_stderr(net, capsys):
              verbose=2)
     err = capsys.readouterr().err.splitlines()
     assert [int(line.split()[1]) for line in err if line.startswith("epoch")][:2] == [0, 2]
+
+
+# --------------------------------------------------------------------------- the model store
+
+def test_save_removes_what_killed_saves_left(tmp_path, net):
+    path = tmp_path / "m"
+    net.save(path)
+    for junk in (".m.tmp-abc", ".m.old-def"):      # as a kill -9 between steps leaves them
+        (tmp_path / junk).mkdir()
+        (tmp_path / junk / "weights.npz").write_bytes(b"x")
+    net.save(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+def test_interrupted_save_points_to_the_complete_old_model(tmp_path, net):
+    net.save(tmp_path / "m")
+    (tmp_path / "m").rename(tmp_path / ".m.old-xyz")      # killed between the two renames
+    with pytest.raises(dg.ModelError, match=r"interrupted.*\.m\.old-xyz"):
+        dg.load(tmp_path / "m")
+
+
+@pytest.mark.parametrize("value", ["true", "1.0", "\"1\""])
+def test_meta_format_must_be_the_integer_one(tmp_path, net, value):
+    import json
+    net.save(tmp_path / "m")
+    meta = tmp_path / "m" / "meta.json"
+    doc = json.loads(meta.read_text())
+    meta.write_text(meta.read_text().replace(f'"format": {doc["format"]}',
+                                             f'"format": {value}'))
+    with pytest.raises(dg.ModelError, match="model format"):
+        dg.load(tmp_path / "m")
+
+
+def test_symlinked_spec_refused_without_quoting_it(tmp_path, net):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET first line\n")
+    net.save(tmp_path / "m")
+    (tmp_path / "m" / "spec.yaml").unlink()
+    (tmp_path / "m" / "spec.yaml").symlink_to(secret)
+    with pytest.raises(dg.ModelError) as info:
+        dg.load(tmp_path / "m")
+    assert "symbolic link" in str(info.value) and "TOP-SECRET" not in str(info.value)

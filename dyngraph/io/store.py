@@ -123,13 +123,42 @@ def save_model(spec, values, meta, path) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    # The new model is complete: what earlier killed saves left behind is garbage now.
+    for left in _leftovers(path, ".tmp-") + _leftovers(path, ".old-"):
+        shutil.rmtree(left, ignore_errors=True)
+
+
+def _leftovers(path, kind):
+    """Sibling folders ``.<name>.tmp-*`` / ``.<name>.old-*`` of a model path, left by saves
+    that were killed."""
+    parent, name = os.path.split(os.path.abspath(path))
+    prefix = f".{name}{kind}"
+    try:
+        entries = os.listdir(parent)
+    except OSError:
+        return []
+    return sorted(os.path.join(parent, e) for e in entries if e.startswith(prefix))
+
+
+def _refuse_links(path):
+    """A model folder holds its own files: a symbolic link could make loading read (and an
+    error message quote) a file elsewhere."""
+    for name in (META_FILE, SPEC_FILE, WEIGHTS_FILE):
+        if os.path.islink(os.path.join(path, name)):
+            raise ModelError(f"{os.path.join(path, name)}: is a symbolic link; a model "
+                             "folder must hold its own files")
 
 
 # --------------------------------------------------------------------------- load
 def _read_meta(path) -> Dict[str, Any]:
     file = os.path.join(path, META_FILE)
     if not os.path.isfile(file):
+        left = _leftovers(path, ".old-")
+        if not os.path.exists(path) and left:
+            raise ModelError(f"{path}: no model here, but a save to it was interrupted; the "
+                             f"previous model is complete in {left[0]} (rename it back)")
         raise ModelError(f"{path}: not a dyngraph model (no {META_FILE})")
+    _refuse_links(path)
     if os.path.getsize(file) > _MAX_META_BYTES:
         raise ModelError(f"{file}: larger than {_MAX_META_BYTES >> 20} MiB; refusing to read")
     try:
@@ -139,7 +168,7 @@ def _read_meta(path) -> Dict[str, Any]:
         raise ModelError(f"{file}: not valid JSON ({err})") from None
     if not isinstance(doc, dict) or "format" not in doc:
         raise ModelError(f"{file}: no 'format' entry; not a dyngraph model")
-    if doc["format"] != FORMAT:
+    if type(doc["format"]) is not int or doc["format"] != FORMAT:    # true == 1 in Python
         raise ModelError(f"{file}: model format {doc['format']!r}, this dyngraph reads "
                          f"format {FORMAT}")
     meta = doc.get("meta", {})

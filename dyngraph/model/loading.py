@@ -24,6 +24,14 @@ def load(path, seed=0, init: str = "fanin") -> Net:
     (a directory). Raises :class:`SpecError` for a bad spec, :class:`ModelError` for a
     broken model directory."""
     path = os.fspath(path)
-    if os.path.isdir(path):
-        return load_model(path)
+    if os.path.isdir(path) or (not os.path.exists(path) and _interrupted_save(path)):
+        return load_model(path)       # explains where the interrupted save left the model
     return Net(load_spec(path), seed=seed, init=init)
+
+
+def _interrupted_save(path) -> bool:
+    parent, name = os.path.split(os.path.abspath(path))
+    try:
+        return any(e.startswith(f".{name}.old-") for e in os.listdir(parent or "."))
+    except OSError:
+        return False
