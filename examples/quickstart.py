@@ -1,9 +1,11 @@
 """Quick start: load the parallel NARX spec, draw it, simulate a plant, train, check.
 
-Run from the repository root:  python examples/quickstart.py
-Writes narx.svg / narx_t4.svg (or .dot when Graphviz is absent) into ./quickstart_out/.
+Run from the repository root:  python examples/quickstart.py [--out DIR]
+Writes narx.svg / narx_t4.svg (or .dot when Graphviz is absent) into DIR (default
+./quickstart_out/, which git ignores).
 The last line is the closed-loop RMS error of the trained model on fresh data.
 """
+import argparse
 import os
 import shutil
 import sys
@@ -41,11 +43,15 @@ def main(out="quickstart_out"):
     print(f"initial mse {loss:.4f}; |BPTT - RTRL| = {np.abs(g - g_rtrl).max():.1e}")
 
     result = dg.train(net, u, y, method="lm", epochs=30)
-    print(f"LM: {len(result.history['loss'])} epochs, stop: {result.stop_reason}")
+    print(f"LM: {result.history['epoch'][-1]} epochs, stop: {result.stop_reason}")
     u_new = rng.uniform(-2, 2, size=(300, 1))
     rms = np.sqrt(np.mean((result.net.simulate(u_new) - plant(u_new)) ** 2))
     print(f"closed-loop simulation RMS on fresh data: {rms:.4f}")
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:]))
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="quickstart_out", help="folder for the diagrams")
+    ap.add_argument("--quick", action="store_true",
+                    help="accepted for symmetry with the other examples (already quick)")
+    sys.exit(main(ap.parse_args().out))

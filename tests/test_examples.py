@@ -46,7 +46,10 @@ def test_filters_recover_the_coefficients():
 
 
 def test_quickstart(tmp_path):
-    last = run("quickstart.py", str(tmp_path / "out"))[-1]
+    lines = run("quickstart.py", "--quick", "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert "LM: 30 epochs" in "\n".join(lines)             # epochs=30, not the 31 rows
+    assert (tmp_path / "out").is_dir() and not (tmp_path / "--quick").exists()
+    last = lines[-1]
     assert re.fullmatch(LAST_LINE["quickstart.py"], last), last
     assert os.listdir(tmp_path / "out")
 
