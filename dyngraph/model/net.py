@@ -204,7 +204,7 @@ class Net:
 
     # ------------------------------------------------------------------ engines
     def simulate(self, inputs=None, initial=None, return_state: bool = False, backend=None,
-                 steps: Optional[int] = None):
+                 steps: Optional[int] = None, chunk: Optional[int] = None):
         """Run the network.
 
         Parameters
@@ -220,6 +220,10 @@ class Net:
         steps : number of time steps, for a net without inputs (an autonomous net, e.g. a
                 NAR model run from ``initial``); inputs then stay None. A batched
                 ``initial`` (Q, L, n) runs Q sequences.
+        chunk : simulate this many steps at a time, carrying the state across (memory
+                O(chunk + output) instead of O(T) for the engines' caches); the same numbers
+                as one call, to rounding. Default: chunks of ``STREAM_CHUNK`` steps for
+                records longer than that.
 
         Returns
         -------
@@ -233,14 +237,26 @@ class Net:
                 raise DataError("steps= is for a net without inputs; the inputs' length is T")
             X, form = self._inputs(inputs)
             T, Q = next(iter(X.values())).shape[:2]
-        trace = forward(self.plan, self._values, X, self._initial(initial, Q),
-                        backend=resolve_backend(backend), steps=(T, Q))
-        Y = {o: trace.output(self.plan, o) for o in self.outputs}
+        if chunk is None:
+            chunk = T if T <= STREAM_CHUNK else STREAM_CHUNK
+        if int(chunk) != chunk or chunk < 1:
+            raise DataError(f"chunk must be a number of steps >= 1, got {chunk!r}")
+        chunk = int(chunk)
+        engine, state = resolve_backend(backend), self._initial(initial, Q)
+        Y = {o: np.empty((T, Q, n)) for o, n in self.outputs.items()}
+        for t0 in range(0, T, chunk):
+            t1 = min(t0 + chunk, T)
+            trace = forward(self.plan, self._values, {k: v[t0:t1] for k, v in X.items()},
+                            state, backend=engine, steps=(t1 - t0, Q))
+            for o in self.outputs:
+                Y[o][t0:t1] = trace.output(self.plan, o)
+            state = final_state(self.plan, trace)
+            del trace                       # its caches are the O(chunk) part
         if self.scaling:
             Y = _scaling.unscale_outputs(self, self.scaling, Y)
         Y = from_internal(Y, form)
         if return_state:
-            return Y, self._state_out(final_state(self.plan, trace), form)
+            return Y, self._state_out(state, form)
         return Y
 
     def _prepare(self, inputs, targets, initial, weights=None):
@@ -369,6 +385,10 @@ class Net:
     def __repr__(self):
         return (f"Net({self.name!r}, inputs={self.inputs}, outputs={self.outputs}, "
                 f"params={self.n_params})")
+
+
+#: Records longer than this are simulated in chunks of this many steps (see simulate).
+STREAM_CHUNK = 16384
 
 
 def _net_of(spec: Spec, values: Mapping[str, np.ndarray], meta) -> Net:
