@@ -190,6 +190,7 @@ def test_long_record_memory_is_bounded(net):
     """T = 200,000 steps: peak memory is a small multiple of the output, not O(T) caches."""
     import tracemalloc
     u = np.random.default_rng(0).standard_normal((200_000, 1))
+    net.simulate(u[:100])                    # warm: loading compiled code allocates too
     tracemalloc.start()
     y = net.simulate(u)
     peak = tracemalloc.get_traced_memory()[1]
