@@ -200,3 +200,40 @@ def test_long_record_memory_is_bounded(net):
     assert peak <= 3 * y.nbytes + (8 << 20), peak
     with pytest.raises(dg.DataError, match="chunk"):
         net.simulate(u[:10], chunk=0)
+
+
+# --------------------------------------------------------------------------- notebooks, frames
+
+def test_data_frames_in_and_out_keep_the_time_index():
+    pd = pytest.importorskip("pandas")
+    net = dg.load(SPEC_DIR / "narx_series_parallel.yaml")
+    rng = np.random.default_rng(0)
+    idx = pd.date_range("2026-01-01", periods=40, freq="s")
+    df = pd.DataFrame({"u": rng.standard_normal(40), "y_meas": rng.standard_normal(40),
+                       "y": rng.standard_normal(40), "other": 0.0}, index=idx)
+    out = net.simulate(df)
+    assert list(out.columns) == ["y"] and out.index.equals(idx)
+    want = net.simulate({"u": df["u"].to_numpy(), "y_meas": df["y_meas"].to_numpy()})
+    np.testing.assert_array_equal(out["y"].to_numpy(), want["y"] if isinstance(want, dict)
+                                  else want)
+    loss, g = net.gradient(df, df)
+    assert np.isclose(loss, net.gradient({"u": df[["u"]].to_numpy(),
+                                          "y_meas": df[["y_meas"]].to_numpy()},
+                                         df[["y"]].to_numpy())[0])
+    with pytest.raises(dg.DataError, match="no column 'y_meas'"):
+        net.simulate(df[["u"]])
+
+
+def test_notebook_views():
+    net = dg.load(SPEC_DIR / "lstm.yaml")
+    page = net._repr_html_()
+    for name in net.order:
+        assert f"<td>{name}</td>" in page
+    assert f"{net.n_params} learnable parameters" in page
+    import shutil
+    if shutil.which("dot"):
+        assert "<svg" in page
+    r = dg.train(dg.load(SPEC_DIR / "fir.yaml"), np.random.default_rng(0).standard_normal(40),
+                 np.random.default_rng(1).standard_normal(40), epochs=2)
+    text = repr(r)
+    assert text.startswith("TrainResult(method='lm'") and "array(" not in text

@@ -23,6 +23,7 @@ from .._version import __version__
 from ..engines.records import DataError
 from ..io.data_files import data_format, read_data, write_data
 from ..viz.render import RenderError
+from ..viz.summary import node_rows
 from ..language.schema import schema_path
 from ..language.spec import SpecError
 from . import train as _train_commands
@@ -55,24 +56,8 @@ def _transfers(net) -> List[str]:
 
 # --------------------------------------------------------------------------- validate
 def _node_row(net, name: str) -> List[str]:
-    from ..viz.render import format_delays
-    data = net.graph.nodes[name]
-    spec = data["spec"]
-    kind = data["kind"]
-    detail = ""
-    if kind == "layer":
-        kind = spec.kind if spec.kind != "layer" else "layer"
-        links = sorted(net.graph.in_edges(name, data=True), key=lambda e: e[2]["pos"])
-        srcs = ", ".join(f"{s}[{format_delays(d['delays'])}]" for s, _, d in links)
-        detail = f"{spec.transfer}, net {spec.net}, " + \
-            ("bias" if spec.bias.enabled else "no bias") + f"; from {srcs}"
-    elif kind == "gamma":
-        detail = f"order {spec.order}, mu {net.get(name + '.mu')[0]:.4g}; from {spec.source}"
-    elif kind == "tdl":
-        detail = f"delays {format_delays(spec.delays)}; from {spec.source}"
-    elif getattr(spec, "feedback_of", None):
-        detail = f"feedback of {spec.feedback_of}"
-    return [name, kind, str(data["size"]), detail]
+    row = next(r for r in node_rows(net) if r[0] == name)
+    return [row[0], row[1], row[2], row[4]]
 
 
 def cmd_validate(args) -> int:

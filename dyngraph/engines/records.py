@@ -6,12 +6,12 @@ the net has one input (or output), or a dict by name. Internally every array is 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import List, Mapping
 
 import numpy as np
 
 __all__ = ["DataError", "Form", "to_internal", "from_internal", "weights_to_internal",
-           "initial_to_internal"]
+           "initial_to_internal", "column_names"]
 
 
 class DataError(ValueError):
@@ -25,6 +25,41 @@ class Form:
     batched: bool
     bare: bool
     flat: bool     # (T,) for a size-1 signal
+    index: object = None    # a pandas index: the data came as a DataFrame, results go back so
+
+
+def column_names(name: str, size: int) -> List[str]:
+    """Column names of a signal in a table (CSV file, DataFrame): ``[name]`` when size is 1,
+    else ``name[0]``, ….
+
+    >>> column_names("u", 1), column_names("y", 2)
+    (['u'], ['y[0]', 'y[1]'])
+    """
+    if size == 1:
+        return [name]
+    return [f"{name}[{i}]" for i in range(size)]
+
+
+def _is_frame(data) -> bool:
+    """A pandas DataFrame (duck-typed: pandas stays an optional dependency)."""
+    return hasattr(data, "columns") and hasattr(data, "to_numpy") and hasattr(data, "index")
+
+
+def _frame_columns(frame, sizes: Mapping[str, int], what: str):
+    """{name: (T, n)} from a DataFrame's columns named like a CSV file's; other columns are
+    ignored (one frame may hold inputs and targets)."""
+    columns = [str(c) for c in frame.columns]
+    out = {}
+    for name, size in sizes.items():
+        want = column_names(name, size)
+        missing = [c for c in want if c not in columns]
+        if missing:
+            raise DataError(f"{what} '{name}': the data frame has no column "
+                            + ", ".join(f"'{m}'" for m in missing)
+                            + f" (its columns: {', '.join(columns)})")
+        out[name] = frame[[frame.columns[columns.index(c)] for c in want]].to_numpy(
+            dtype=float)
+    return out
 
 
 def _one(name, arr, size, what, allow_nan):
@@ -67,7 +102,8 @@ def to_internal(data, sizes: Mapping[str, int], what: str = "input", allow_nan: 
 
     Parameters
     ----------
-    data : array or dict name -> array
+    data : array, dict name -> array, or a pandas DataFrame (columns named like a CSV
+           file's: ``u``, or ``u[0]``, ``u[1]`` for a signal of size 2; other columns ignored)
     sizes : dict name -> n, the expected names in order
     what : 'input' or 'target', used in messages
     allow_nan : targets may hold NaN ("no target here"); inputs may not
@@ -78,6 +114,9 @@ def to_internal(data, sizes: Mapping[str, int], what: str = "input", allow_nan: 
     form : Form
     """
     names = list(sizes)
+    if _is_frame(data):
+        arrays, _ = to_internal(_frame_columns(data, sizes, what), sizes, what, allow_nan)
+        return arrays, Form(False, False, False, index=data.index)
     if isinstance(data, Mapping):
         unknown = sorted(set(data) - set(names))
         missing = [n for n in names if n not in data]
@@ -107,7 +146,15 @@ def to_internal(data, sizes: Mapping[str, int], what: str = "input", allow_nan: 
 
 
 def from_internal(arrays: Mapping[str, np.ndarray], form: Form):
-    """Inverse of :func:`to_internal` for results: same form as the user's inputs."""
+    """Inverse of :func:`to_internal` for results: same form as the user's inputs (a
+    DataFrame with the inputs' index when they came as one)."""
+    if form.index is not None:
+        import pandas as pd
+        cols = {}
+        for n, a in arrays.items():
+            for i, c in enumerate(column_names(n, a.shape[-1])):
+                cols[c] = a[:, 0, i]
+        return pd.DataFrame(cols, index=form.index)
     out = {}
     for n, a in arrays.items():
         a = a.transpose(1, 0, 2)

@@ -19,27 +19,16 @@ import io
 import os
 import tempfile
 import zipfile
-from typing import Dict, List, Mapping
+from typing import Dict, Mapping
 
 import numpy as np
 
-from ..engines.records import DataError
+from ..engines.records import DataError, column_names
 
 __all__ = ["read_data", "write_data", "column_names", "data_format", "write_atomic",
            "DATA_FORMATS"]
 
 DATA_FORMATS = ("csv", "npz")
-
-
-def column_names(name: str, size: int) -> List[str]:
-    """CSV column names of a signal: ``[name]`` when size is 1, else ``name[0]``, ….
-
-    >>> column_names("u", 1), column_names("y", 2)
-    (['u'], ['y[0]', 'y[1]'])
-    """
-    if size == 1:
-        return [name]
-    return [f"{name}[{i}]" for i in range(size)]
 
 
 def data_format(path) -> str:

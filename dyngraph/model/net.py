@@ -386,6 +386,11 @@ class Net:
         return (f"Net({self.name!r}, inputs={self.inputs}, outputs={self.outputs}, "
                 f"params={self.n_params})")
 
+    def _repr_html_(self):
+        """Notebook display: the folded diagram and a table of the nodes."""
+        from ..viz.summary import summary_html
+        return summary_html(self)
+
 
 #: Records longer than this are simulated in chunks of this many steps (see simulate).
 STREAM_CHUNK = 16384

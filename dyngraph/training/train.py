@@ -77,8 +77,8 @@ class TrainResult:
               'gamma', 'alpha', 'beta' and 'F'. Losses are in scaled units when the net
               has a scaling.
     stop_reason : 'max epochs', 'goal', 'min_grad', 'mu_max', 'validation stop (6 fails)',
-                  'non-finite loss', 'non-finite gradient', 'time limit', 'callback', or
-                  scipy's message ('L-BFGS-B: ...')
+                  'diverged (...)', 'non-finite loss', 'non-finite gradient', 'time limit',
+                  'callback', 'interrupted' (Ctrl-C), or scipy's message ('L-BFGS-B: ...')
     best_epoch : the history row whose weights were returned
     method : the method used
     effective_params : br only — γ, the effective number of parameters at the end
@@ -93,6 +93,13 @@ class TrainResult:
     method: str
     effective_params: Optional[float] = None
     divide: Optional[Dict[str, tuple]] = None
+
+    def __repr__(self):
+        val = self.val_loss
+        extra = f", val_loss={val:.6g}" if math.isfinite(val) else ""
+        return (f"TrainResult(method={self.method!r}, stop_reason={self.stop_reason!r}, "
+                f"best_epoch={self.best_epoch} of {int(self.history['epoch'][-1])}, "
+                f"loss={self.loss:.6g}{extra}, net={self.net!r})")
 
     def _at_best(self, key) -> float:
         return float(self.history[key][self.best_epoch])
