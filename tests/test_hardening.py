@@ -214,7 +214,7 @@ def test_data_frames_in_and_out_keep_the_time_index():
     out = net.simulate(df)
     assert list(out.columns) == ["y"] and out.index.equals(idx)
     want = net.simulate({"u": df["u"].to_numpy(), "y_meas": df["y_meas"].to_numpy()})
-    np.testing.assert_array_equal(out["y"].to_numpy(), np.ravel(want))
+    np.testing.assert_array_equal(out["y"].to_numpy(), np.ravel(want["y"]))
     loss, g = net.gradient(df, df)
     assert np.isclose(loss, net.gradient({"u": df[["u"]].to_numpy(),
                                           "y_meas": df[["y_meas"]].to_numpy()},
