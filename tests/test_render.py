@@ -27,7 +27,7 @@ HAVE_DOT = shutil.which("dot") is not None
 needs_dot = pytest.mark.skipif(not HAVE_DOT, reason="graphviz 'dot' is not installed")
 
 NAME_RE = re.compile(r"<B>(.*?)</B>")
-ID_RE = re.compile(r"^n\d+(_t\d+)?$")
+ID_RE = re.compile(r"^(n\d+(_t\d+)?|head_t\d+)$")     # never a network name
 
 # Every name is a DOT keyword (valid in a spec, fatal as a raw DOT identifier), and the
 # description holds every character that means something in DOT or HTML.
@@ -243,7 +243,8 @@ def test_unrolled_narx_structure():
         if d == 0:
             assert (names[src], names[dst]) == ("h", "y") and "d=" not in _label(e)
         else:
-            assert names[dst] == "h" and _label(e) == f"<d={d}>" and d in (1, 2)
+            head = _unquote(e.get("headlabel"))
+            assert names[dst] == "h" and head == f"<d={d}>" and d in (1, 2)
     assert sum(1 for e in edges if names[e.get_source()] == "y") == (T - 1) + (T - 2)
 
 
@@ -253,7 +254,8 @@ def test_unrolled_tap_count(spec, T):
     net = dg.load(spec)
     dot = to_dot(net, unroll=T)
     assert len(dot.get_subgraphs()) == T
-    assert len(_all_nodes(dot)) == T * len(net.order)
+    assert len(_names(dot)) == T * len(net.order)            # plus one header per column
+    assert len(_all_nodes(dot)) == T * len(net.order) + T
     assert len(_edges(dot)) == _expected_taps(net.spec, T)
 
 
@@ -265,6 +267,24 @@ def test_unroll_must_be_a_positive_integer(bad):
 
 
 # --------------------------------------------------------------------------- every spec
+def test_unrolled_is_a_trellis():
+    """Column = time step, row = node: every node keeps its row across the columns."""
+    net = dg.load(SPEC_DIR / "gru.yaml")
+    dot = to_dot(net, unroll=3)
+    names = _names(dot)
+    pos = {}
+    for node in _all_nodes(dot):
+        if node.get_name() in names:
+            x, y = (float(v) for v in _unquote(node.get("pos")).rstrip("!").split(","))
+            t = int(node.get_name().rsplit("_t", 1)[1])
+            pos[(names[node.get_name()], t)] = (x, y)
+    for name in net.order:
+        assert len({pos[(name, t)][1] for t in range(3)}) == 1          # same row
+        assert pos[(name, 0)][0] < pos[(name, 1)][0] < pos[(name, 2)][0]  # columns in time
+    rows = [pos[(name, 0)][1] for name in net.order]
+    assert rows == sorted(rows, reverse=True)                            # simulation order
+
+
 @pytest.mark.parametrize("spec", SPECS, ids=spec_id)
 @pytest.mark.parametrize("unroll", [None, 3])
 def test_every_spec_draws(spec, unroll, tmp_path):

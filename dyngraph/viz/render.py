@@ -17,8 +17,10 @@ weights (identity, ``learn: false``, memory taps) are dashed; links whose every 
 are drawn in red, and those that run backwards in the simulation order (feedback) also get
 ``constraint=false`` so the layout stays left to right.
 
-Unrolled (``to_dot(net, unroll=T)``): one cluster per time step t = 0..T-1 with one node per
-network node, in simulation order; one edge per delay tap, from (s, t-d) to (v, t). Taps that
+Unrolled (``to_dot(net, unroll=T)``): a trellis — one column (cluster) per time step
+t = 0..T-1 with one node per network node, the same node on the same row in every column,
+positions pinned (neato); one edge per delay tap, from (s, t-d) to (v, t), a delayed one
+labelled ``d=…`` beside its arrow head. Taps that
 would reach before t = 0 read the initial values (zero unless given to ``simulate``) and are
 **not drawn**; the diagram's title says so. A gamma memory's state recursion appears as its
 delay-1 tap from the previous step.
@@ -291,33 +293,45 @@ def unrolled_taps(net, T: int) -> List[Tuple[str, int, str, int, int, dict]]:
     return taps
 
 
+#: Trellis geometry of the unrolled view, in inches: column (time step) and row (node) pitch.
+TRELLIS_COLUMN, TRELLIS_ROW = 2.4, 1.05
+
+
 def _unrolled(net, T: int) -> pydot.Dot:
+    """The computation unrolled as a trellis: one column per time step, one row per node
+    (the same node on the same row in every column), positions pinned so that the picture
+    reads like the equations; delayed taps run from column t-d to column t, labelled."""
     note = (f"unrolled over T = {T} steps; taps that reach before t = 0 read the initial "
             f"values (zero unless given) and are not drawn")
     dot = _new_dot(net, [note])
-    dot.set("newrank", "true")
+    # neato with pinned positions draws the grid exactly (dot would rank the slices by
+    # their edges and stagger them); splines route the long delayed taps around nodes.
+    dot.set("layout", "neato")
+    dot.set("splines", "true")
+    dot.set("outputorder", "edgesfirst")
     ids = _ids(net)
-    depth = _zero_delay_depth(net)
+    row = {name: i for i, name in enumerate(net.order)}
     for t in range(T):
-        cluster = pydot.Cluster(f"t{t}", label=f"<<B>t = {t}</B>>", fontname=FONT,
-                                style="rounded", color="#bbbbbb")
+        x = t * TRELLIS_COLUMN
+        dot.add_node(pydot.Node(f"head_t{t}", shape="plaintext", fontname=FONT + " Bold",
+                                fontsize="16", label=f"t = {t}",
+                                pos=f"{x:.2f},{TRELLIS_ROW:.2f}!"))
+        # The cluster groups a step's nodes (a frame in the picture); its title is the
+        # header node above, since neato does not place cluster labels.
+        cluster = pydot.Cluster(f"t{t}", label="", style="rounded", color="#bbbbbb")
         for name in net.order:
-            cluster.add_node(pydot.Node(f"{ids[name]}_t{t}",
-                                        **_node_attrs(net, name, folded=False, t=t)))
+            attrs = _node_attrs(net, name, folded=False, t=t)
+            attrs["pos"] = f"{x:.2f},{-row[name] * TRELLIS_ROW:.2f}!"
+            cluster.add_node(pydot.Node(f"{ids[name]}_t{t}", **attrs))
         dot.add_subgraph(cluster)
     for src, t0, dst, t, d, data in unrolled_taps(net, T):
         attrs = _edge_style(d >= 1, _is_fixed(data))
         if d >= 1:
-            attrs["label"] = _html([_e(f"d={d}")])
+            # Beside the arrow head, where the eye follows the tap to its reader.
+            attrs["headlabel"] = _html([_e(f"d={d}")])
+            attrs["labeldistance"] = "2.2"
+            attrs["labelangle"] = "25"
         dot.add_edge(pydot.Edge(f"{ids[src]}_t{t0}", f"{ids[dst]}_t{t}", **attrs))
-    # Invisible edges from the deepest node of step t-1 to the nodes that start step t keep
-    # the slices side by side in time order (inputs have no edge that would place them).
-    deepest = max(net.order, key=lambda n: (depth[n], net.order.index(n)))
-    starts = [n for n in net.order if depth[n] == 0]
-    for t in range(1, T):
-        for name in starts:
-            dot.add_edge(pydot.Edge(f"{ids[deepest]}_t{t - 1}", f"{ids[name]}_t{t}",
-                                    style="invis"))
     return dot
 
 
