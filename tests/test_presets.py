@@ -316,3 +316,12 @@ def test_bad_argument_is_a_value_error_naming_it(func, kwargs, arg):
     assert text.startswith(f"{func.__name__}: {arg}")
     assert "<" not in text.split(": ", 2)[-1]        # no position inside generated text
     assert not isinstance(info.value, dg.SpecError)
+
+
+def test_docs_example_runs():
+    """docs/presets.md's example runs as written (its asserts included)."""
+    text = (SPEC_DIR.parent / "docs" / "presets.md").read_text(encoding="utf-8")
+    blocks = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
+    assert blocks
+    for block in blocks:
+        exec(compile(block, "docs/presets.md", "exec"), {})
