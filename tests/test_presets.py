@@ -229,11 +229,11 @@ def test_arx_is_linear_and_matches_its_difference_equation():
     a, b = 1.7, -0.6
     np.testing.assert_allclose(net.simulate(a * u1 + b * u2),
                                a * net.simulate(u1) + b * net.simulate(u2), atol=1e-12)
-    y = np.zeros(30)                                 # y[t] = sum b_m u[t-m] + sum a_m y[t-m]
-    for t in range(30):
-        past = lambda s, d: s[t - d] if t - d >= 0 else 0.0
-        y[t] = (0.2 * u1[t, 0] + 0.3 * past(u1[:, 0], 1) + 0.1 * past(u1[:, 0], 2)
-                + 0.5 * past(y, 1) - 0.2 * past(y, 2))
+    x = np.r_[0.0, 0.0, u1[:, 0]]                    # two zeros before t = 0
+    y = np.zeros(32)                                 # y[t] = sum b_m u[t-m] + sum a_m y[t-m]
+    for t in range(2, 32):
+        y[t] = 0.2 * x[t] + 0.3 * x[t - 1] + 0.1 * x[t - 2] + 0.5 * y[t - 1] - 0.2 * y[t - 2]
+    y = y[2:]
     np.testing.assert_allclose(net.simulate(u1)[:, 0], y, atol=1e-12)
 
 

@@ -88,7 +88,7 @@ def _size(func: str, arg: str, value) -> int:
 
 def _delay_text(value):
     """A delays argument as the YAML value the language reads: text, an int or a list."""
-    if isinstance(value, str) or isinstance(value, bool):
+    if isinstance(value, (str, bool)):
         return value
     try:
         return operator.index(value)
@@ -201,8 +201,7 @@ def _layer(size, transfer, links, bias=True) -> dict:
 def _unique(func: str, inputs, outputs, made: Sequence[str]) -> None:
     """The user's port names must not collide with each other or the preset's own names."""
     if set(inputs) & set(outputs):
-        _fail(func, "outputs", f"name '{sorted(set(inputs) & set(outputs))[0]}' is also an "
-                               f"input")
+        _fail(func, "outputs", f"name '{min(set(inputs) & set(outputs))}' is also an input")
     for arg, ports in (("inputs", inputs), ("outputs", outputs)):
         for name in ports:
             if name in made:
@@ -377,9 +376,9 @@ def distdelay(inputs=1, outputs=1, delays=("0:1", "0:1"), hidden=(10,), transfer
     func = "distdelay"
     ins, outs = _ports(func, "inputs", inputs, "u"), _ports(func, "outputs", outputs, "y")
     sizes, tr, seed = _hidden(func, hidden), _transfer(func, transfer), _seed(func, seed)
-    per = [delays] * (len(sizes) + 1) if isinstance(delays, (str, int)) else delays
+    single = isinstance(_delay_text(delays), (str, int))     # one entry for every layer
     try:
-        per = list(per)
+        per = [delays] * (len(sizes) + 1) if single else list(delays)
     except TypeError:
         _fail(func, "delays", f"expected delays per layer, got {delays!r}")
     if len(per) != len(sizes) + 1:
