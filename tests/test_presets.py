@@ -264,6 +264,33 @@ def test_state_space_matches_its_recursion():
     np.testing.assert_allclose(net.simulate(u), np.array(ys), atol=1e-12)
 
 
+@pytest.mark.parametrize("make", [
+    lambda: dg.state_space(inputs=2, states=2, hidden=3, output_hidden=2),
+    lambda: dg.layrec(layer_delays="1:2", hidden=[3, 2]),
+    lambda: dg.narx(outputs=2, hidden=[3, 2], feedback_delays=[1, 3]),
+], ids=["state_space", "layrec", "narx"])
+def test_gradients_of_recurrent_presets(make):
+    """BPTT = RTRL = central finite differences on the presets' own cycles."""
+    net = make()
+    net.params = np.random.default_rng(9).uniform(-0.5, 0.5, net.n_params)
+    data = random_data(net, Q=2, T=8, seed=10)
+    target = {o: np.random.default_rng(11).standard_normal((2, 8, n))
+              for o, n in net.outputs.items()}
+    target = target if len(target) > 1 else next(iter(target.values()))
+    loss, g_bptt = net.gradient(data, target, method="bptt")
+    _, g_rtrl = net.gradient(data, target, method="rtrl")
+    np.testing.assert_allclose(g_bptt, g_rtrl, rtol=1e-9, atol=1e-12)
+    theta, eps, fd = net.params, 1e-6, np.zeros(net.n_params)
+    for k in range(net.n_params):
+        for sign in (1, -1):
+            trial = theta.copy()
+            trial[k] += sign * eps
+            net.params = trial
+            fd[k] += sign * net.gradient(data, target)[0] / (2 * eps)
+    np.testing.assert_allclose(g_bptt, fd, rtol=1e-5, atol=1e-8)
+    assert np.abs(g_bptt).max() > 1e-6
+
+
 def test_presets_are_exported():
     for name in ("narx", "timedelay", "distdelay", "layrec", "state_space", "arx"):
         assert name in dg.__all__ and callable(getattr(dg, name))
