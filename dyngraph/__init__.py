@@ -18,9 +18,10 @@ from ._version import __version__
 from .engines.records import DataError
 from .io.store import ModelError
 from .language.spec import Problem, SpecError, Where
-from .model import Net, load, loads
+from .model import Net, arx, distdelay, layrec, load, loads, narx, state_space, timedelay
 from .training.forecast import forecast
 from .training.train import TrainResult, train
 
 __all__ = ["load", "loads", "Net", "SpecError", "DataError", "ModelError", "Problem", "Where",
-           "train", "TrainResult", "forecast", "__version__"]
+           "train", "TrainResult", "forecast", "narx", "timedelay", "distdelay", "layrec",
+           "state_space", "arx", "__version__"]
