@@ -19,6 +19,8 @@ import os
 
 from .common import CommandError, load_net
 from ..io.data_files import read_data
+from ..engines.records import DataError
+from ..training.prepare import feedback_inputs
 from ..training.train import train
 
 __all__ = ["add_commands"]
@@ -64,9 +66,20 @@ def add_commands(subparsers) -> None:
 
 # --------------------------------------------------------------------------- checks
 def _records(net, path):
-    """(inputs, targets) from one data file, as dicts by name (None for no inputs)."""
-    inputs = read_data(path, net.inputs, what="input") if net.inputs else None
+    """(inputs, targets) from one data file, as dicts by name (None for no inputs). A
+    ``feedback_of`` input without its own column is left out: training takes it from the
+    targets (a plain (u, y) record trains a series-parallel net)."""
     targets = read_data(path, net.outputs, allow_nan=True, what="target")
+    if not net.inputs:
+        return None, targets
+    fb = feedback_inputs(net)
+    plain = {n: k for n, k in net.inputs.items() if n not in fb}
+    inputs = read_data(path, plain, what="input") if plain else {}
+    for name in fb:
+        try:
+            inputs.update(read_data(path, {name: net.inputs[name]}, what="input"))
+        except DataError:
+            pass                              # filled from the targets by train
     return inputs, targets
 
 

@@ -11,7 +11,7 @@ from typing import List, Mapping
 import numpy as np
 
 __all__ = ["DataError", "Form", "to_internal", "from_internal", "weights_to_internal",
-           "initial_to_internal", "column_names"]
+           "initial_to_internal", "column_names", "is_frame"]
 
 
 class DataError(ValueError):
@@ -40,7 +40,7 @@ def column_names(name: str, size: int) -> List[str]:
     return [f"{name}[{i}]" for i in range(size)]
 
 
-def _is_frame(data) -> bool:
+def is_frame(data) -> bool:
     """A pandas DataFrame (duck-typed: pandas stays an optional dependency)."""
     return hasattr(data, "columns") and hasattr(data, "to_numpy") and hasattr(data, "index")
 
@@ -114,7 +114,7 @@ def to_internal(data, sizes: Mapping[str, int], what: str = "input", allow_nan: 
     form : Form
     """
     names = list(sizes)
-    if _is_frame(data):
+    if is_frame(data):
         arrays, _ = to_internal(_frame_columns(data, sizes, what), sizes, what, allow_nan)
         return arrays, Form(False, False, False, index=data.index)
     if isinstance(data, Mapping):

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..engines import bptt as _bptt
 from ..engines.backend import resolve as resolve_backend
+from ..training import prepare as _prepare
 from ..engines import rtrl as _rtrl
 from ..engines.losses import error_vector, loss_and_adjoint
 from ..engines.records import (DataError, Form, from_internal, initial_to_internal, to_internal,
@@ -260,7 +261,8 @@ class Net:
         return Y
 
     def _prepare(self, inputs, targets, initial, weights=None):
-        X, form = self._inputs(inputs)
+        # A feedback_of input left out is the measured output: take it from the targets.
+        X, form = self._inputs(_prepare.fill_feedback(self, inputs, targets))
         T, Q = next(iter(X.values())).shape[:2]
         Yt = self._targets(targets, T, Q)
         return X, Yt, self._initial(initial, Q), form, self._weights(weights, T, Q)

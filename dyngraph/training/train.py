@@ -38,6 +38,7 @@ import numpy as np
 
 from . import optimizers as _opt
 from . import progress as _progress
+from .prepare import fill_feedback
 from . import scaling as _scaling
 from ..engines.records import DataError, to_internal
 from .divide import block_ranges, mask_targets
@@ -232,7 +233,9 @@ def _as_batched(arrays):
 
 
 def _read(net, inputs, targets, what=""):
-    """User data -> internal (T, Q, n) dicts, checked against the net."""
+    """User data -> internal (T, Q, n) dicts, checked against the net; ``feedback_of``
+    inputs left out are taken from the targets (series-parallel from a plain record)."""
+    inputs = fill_feedback(net, inputs, targets)
     Y, _ = to_internal(targets, net.outputs, what + "target", allow_nan=True)
     T, Q = next(iter(Y.values())).shape[:2]
     if net.inputs:
