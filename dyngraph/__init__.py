@@ -21,9 +21,10 @@ from .language.spec import Problem, SpecError, Where
 from .model import Net, arx, distdelay, layrec, load, loads, narx, state_space, timedelay
 from .training.forecast import forecast
 from .training.lags import suggest_lags
+from .training.linear import fit_least_squares
 from .training.prepare import preparets
 from .training.train import TrainResult, train
 
 __all__ = ["load", "loads", "Net", "SpecError", "DataError", "ModelError", "Problem", "Where",
-           "train", "TrainResult", "forecast", "preparets", "suggest_lags", "narx", "timedelay", "distdelay", "layrec",
+           "train", "TrainResult", "forecast", "preparets", "suggest_lags", "fit_least_squares", "narx", "timedelay", "distdelay", "layrec",
            "state_space", "arx", "__version__"]
