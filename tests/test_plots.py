@@ -86,3 +86,20 @@ def test_several_outputs_get_one_panel_pair_each():
 def test_mismatched_targets_and_outputs_are_refused():
     with pytest.raises(ValueError, match="differ in shape"):
         plots._errors(np.zeros(10), np.zeros(11))
+
+
+def test_response_shades_the_divided_blocks_and_axes_are_labelled():
+    import matplotlib.patches as mpatches
+    from dyngraph.viz import plots
+    rng = np.random.default_rng(0)
+    t, y = rng.standard_normal(100), rng.standard_normal(100)
+    fig = plots.plot_response(t, y, blocks={"train": (0, 70), "val": (70, 85),
+                                            "test": (85, 100)})
+    top = fig.axes[0]
+    spans = [p for p in top.patches if isinstance(p, mpatches.Polygon)
+             or isinstance(p, mpatches.Rectangle)]
+    assert len(spans) == 2                          # validation and test, not train
+    labels = [text.get_text() for text in top.get_legend().get_texts()]
+    assert "validation block" in labels and "test block" in labels
+    cc = plots.plot_input_error_crosscorrelation({"u": t}, {"y": y})
+    assert cc.axes[0].get_ylabel() == "correlation" and cc.axes[0].get_xlabel() == "lag"

@@ -231,13 +231,27 @@ def plot_performance(history: Mapping, best_epoch: Optional[int] = None, title: 
     return fig
 
 
-def plot_response(targets, outputs, title: str = ""):
+#: Shading of the time blocks of a divided record (train is left plain).
+BLOCK_COLOURS = {"val": ("C2", "validation"), "test": ("C4", "test")}
+
+
+def _shade_blocks(ax, blocks, label: bool):
+    for name, (lo, hi) in (blocks or {}).items():
+        if name in BLOCK_COLOURS and hi > lo:
+            colour, text = BLOCK_COLOURS[name]
+            ax.axvspan(lo - 0.5, hi - 0.5, color=colour, alpha=0.12,
+                       label=f"{text} block" if label else None)
+
+
+def plot_response(targets, outputs, title: str = "", blocks=None):
     """Target and output over time, with the error (target - output) beneath each.
 
     Parameters
     ----------
     targets, outputs : (T,), (T, n), (Q, T, n) arrays or dicts by output name; several
                        sequences are drawn one after another
+    blocks : {"train"/"val"/"test": (start, stop)} time blocks of a divided record
+             (``TrainResult.divide``); validation and test blocks are shaded
 
     Returns
     -------
@@ -258,6 +272,8 @@ def plot_response(targets, outputs, title: str = ""):
         top.plot(steps, t, label="target", color="C0", linewidth=1)
         top.plot(steps, y, label="output", color="C1", linewidth=1)
         top.set_ylabel(label)
+        _shade_blocks(top, blocks, label=True)
+        _shade_blocks(bottom, blocks, label=False)
         top.legend(loc="best", fontsize="small")
         top.grid(True, alpha=0.3)
         bottom.plot(steps, t - y, color="C3", linewidth=1)
@@ -335,6 +351,8 @@ def plot_input_error_crosscorrelation(inputs, errors, maxlag: int = 20, title: s
             ax.grid(True, alpha=0.3)
             if i == len(ech) - 1:
                 ax.set_xlabel("lag")
+            if j == 0:
+                ax.set_ylabel("correlation")
     axes[0, -1].legend(loc="upper right", fontsize="small")
     fig.suptitle("Input-error cross-correlation" if not title else title)
     return fig
@@ -397,9 +415,11 @@ def save_all(net, inputs, targets, outdir, history=None, dpi: int = 100) -> List
     outputs = net.simulate(inputs)
     errors = _errors(targets, outputs)
     hist, best = _history_of(net, history)
+    record = getattr(net, "meta", {}).get("training")
+    blocks = record.get("divide") if isinstance(record, Mapping) else None
     figures = {
         "performance.png": (lambda: plot_performance(hist, best)) if hist is not None else None,
-        "response.png": lambda: plot_response(targets, outputs),
+        "response.png": lambda: plot_response(targets, outputs, blocks=blocks),
         "error_autocorrelation.png": lambda: plot_error_autocorrelation(errors),
         "input_error_crosscorrelation.png":
             lambda: plot_input_error_crosscorrelation(inputs, errors),
