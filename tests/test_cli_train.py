@@ -172,3 +172,21 @@ def test_ctrl_c_saves_the_best_weights_so_far(tmp_path):
     import dyngraph as dg
     net = dg.load(model)
     assert net.meta["training"]["stop_reason"] == "interrupted"
+
+
+def test_plot_onto_an_existing_file_and_of_a_series_parallel_model(tmp_path, capsys):
+    u = np.random.default_rng(0).standard_normal(80)
+    y = np.tanh(np.convolve(u, [0.0, 0.5, 0.3])[:80])
+    path = tmp_path / "d.csv"
+    np.savetxt(path, np.c_[u, y], delimiter=",", header="u,y", comments="")
+    model = tmp_path / "m"
+    assert main(["train", os.path.join(SPECS, "narx_series_parallel.yaml"), "--data",
+                 str(path), "--epochs", "2", "--quiet", "-o", str(model)]) == 0
+    busy = tmp_path / "busy.png"
+    busy.write_text("not a folder")
+    assert main(["plot", str(model), "--data", str(path), "-o", str(busy)]) == 2
+    assert "cannot write the plots" in capsys.readouterr().err
+    assert busy.read_text() == "not a folder"                      # nothing lost
+    pytest.importorskip("matplotlib")
+    assert main(["plot", str(model), "--data", str(path), "-o", str(tmp_path / "p")]) == 0
+    assert len(os.listdir(tmp_path / "p")) == 5

@@ -20,7 +20,7 @@ import os
 from .common import CommandError, load_net
 from ..io.data_files import read_data
 from ..engines.records import DataError
-from ..training.prepare import feedback_inputs
+from ..training.prepare import feedback_inputs, fill_feedback
 from ..training.train import train
 
 __all__ = ["add_commands"]
@@ -161,6 +161,7 @@ def cmd_plot(args) -> int:
         raise CommandError(f"plot needs matplotlib: pip install 'dyngraph[plot]' ({err})")
     net = load_net(args.model)
     inputs, targets = _records(net, args.data)
+    inputs = fill_feedback(net, inputs, targets)     # a series-parallel model, a (u, y) file
     try:
         written = plots.save_all(net, inputs, targets, args.output)
     except OSError as err:
