@@ -123,6 +123,7 @@ def test_train_verbose_prints_on_stderr(net, capsys):
              verbose=2)
     err = capsys.readouterr().err.splitlines()
     assert [int(line.split()[1]) for line in err if line.startswith("epoch")][:2] == [0, 2]
+    assert err[-1].startswith("stop: ") and "best epoch" in err[-1]
 
 
 # --------------------------------------------------------------------------- the model store

@@ -48,7 +48,14 @@ def reporter(verbose, epochs: int, stream=None) -> Optional[Callable]:
     return _Lines(every, epochs, stream)
 
 
-class _Lines:
+class _Report:
+    def finish(self, stop_reason, best_epoch, loss):
+        """The last word: why training stopped and which epoch's weights were kept."""
+        print(f"stop: {stop_reason}; best epoch {best_epoch}, loss {loss:.6g}",
+              file=self.stream, flush=True)
+
+
+class _Lines(_Report):
     def __init__(self, every, epochs, stream):
         self.every, self.epochs, self.stream = every, epochs, stream
         self.last = None
@@ -66,9 +73,10 @@ class _Lines:
             print(format_row(self.last), file=self.stream, flush=True)
 
 
-class _Bar:
+class _Bar(_Report):
     def __init__(self, epochs, stream):
         from tqdm import tqdm
+        self.stream = stream
         self.bar = tqdm(total=epochs, file=stream, unit="epoch", dynamic_ncols=True)
 
     def __call__(self, row) -> bool:

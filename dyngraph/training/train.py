@@ -479,6 +479,8 @@ def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: 
               "epochs": int(history["epoch"][-1]), "loss_name": loss,
               "effective_params": gamma, "divide": ranges}
     result_net.meta["training"] = _summary(fields, history)
+    if report is not None:
+        report.finish(rec.stop_reason, int(best_epoch), float(history["loss"][best_epoch]))
     return TrainResult(net=result_net, params=best.copy(), history=history,
                        stop_reason=rec.stop_reason, best_epoch=int(best_epoch), method=method,
                        effective_params=gamma, divide=ranges)
