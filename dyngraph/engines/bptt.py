@@ -23,7 +23,7 @@ __all__ = ["backward", "Adjoints", "finish_recurrent"]
 
 def backward(plan: Plan, P: Mapping[str, np.ndarray], trace: Trace,
              dA: Mapping[str, np.ndarray], learn: frozenset,
-             t_range: Optional[Tuple[int, int]] = None):
+             t_range: Optional[Tuple[int, int]] = None, input_adjoints: bool = False):
     """Gradient of a loss F given dF/d(outputs).
 
     Parameters
@@ -33,6 +33,8 @@ def backward(plan: Plan, P: Mapping[str, np.ndarray], trace: Trace,
     learn : set of block names whose gradient is wanted
     t_range : (t0, t1) — only steps t0 <= t < t1 are swept and no adjoint flows below t0
               (truncated BPTT); default all steps
+    input_adjoints : also send adjoints into the inputs: ``initial`` then holds
+              dF/d(input) too, and the third result is {input: (T, Q, n)}
 
     Returns
     -------
@@ -42,6 +44,7 @@ def backward(plan: Plan, P: Mapping[str, np.ndarray], trace: Trace,
     T = trace.T
     t0, t1 = (0, T) if t_range is None else t_range
     G = Adjoints(plan, trace)
+    G.inputs_too = input_adjoints
     for comp in plan.components:
         if comp.recurrent:
             for name in comp.nodes:
@@ -76,6 +79,14 @@ def backward(plan: Plan, P: Mapping[str, np.ndarray], trace: Trace,
         initial.update({n: np.zeros((node.lookback, trace.Q, node.size))
                         for n, node in plan.nodes.items()
                         if node.kind is not None and node.lookback and n not in G})
+    if input_adjoints:
+        T = trace.T
+        per_input = {n: (G[n][plan.nodes[n].lookback:] if n in G
+                         else np.zeros((T, trace.Q, plan.nodes[n].size)))
+                     for n in plan.inputs}
+        for n in plan.inputs:
+            initial.pop(n, None)
+        return grads, initial, per_input
     return grads, initial
 
 
@@ -127,8 +138,8 @@ def scatter_taps(plan: Plan, G: Adjoints, link, gX, t0: int, t1: int, tmin=None)
 def _to_sources(plan, P, node, c, d, G, links, t0, t1, tmin):
     for l in links:
         link = node.links[l]
-        if plan.nodes[link.source].kind is None:
-            continue        # inputs need no adjoint
+        if plan.nodes[link.source].kind is None and not getattr(G, "inputs_too", False):
+            continue        # inputs need no adjoint, unless asked for
         gX = node.kind.vjp_input(P, c, d, l)
         scatter_taps(plan, G, link, gX, t0, t1, tmin)
 

@@ -269,7 +269,7 @@ class Net:
 
     def gradient(self, inputs, targets, method: str = "bptt", loss: str = "mse",
                  weights=None, initial=None, truncate=None, initial_grad: bool = False,
-                 backend=None):
+                 backend=None, input_grad: bool = False):
         """Loss and its gradient w.r.t. :attr:`params`.
 
         Parameters
@@ -280,6 +280,9 @@ class Net:
         truncate : (k1, k2) truncated BPTT (seed 003): every k1 steps, backpropagate the
                    errors of the last k1 steps through k2 steps (approximate gradient)
         initial_grad : also return dF/d(initial values) (BPTT), a dict like ``initial``
+        input_grad : also return dF/d(inputs) (BPTT), a dict by input name in the inputs'
+                     layout (in original units when the net has a scaling) — saliency,
+                     sensitivity analysis, adversarial inputs
         backend : as for :meth:`simulate`
 
         With :attr:`scaling`, inputs and targets are in original units and the loss is
@@ -290,6 +293,7 @@ class Net:
         loss : float
         g : (n_params,) array
         (g_initial : dict, when ``initial_grad``)
+        (g_inputs : when ``input_grad``, last)
         """
         X, Yt, init, form, weights = self._prepare(inputs, targets, initial, weights)
         if method not in ("bptt", "rtrl"):
@@ -302,6 +306,18 @@ class Net:
                 raise ValueError("truncate and initial_grad are options of method='bptt'")
             g = _rtrl.gradient(self.plan, self._values, trace, dA)
             return value, g
+        if input_grad:
+            if truncate is not None:
+                raise ValueError("input_grad is an option of the whole BPTT (no truncate)")
+            grads, gi, gu = _bptt.backward(self.plan, self._values, trace, dA, self._learn,
+                                           input_adjoints=True)
+            if self.scaling:             # u_s = (u - a) / s, so dF/du = dF/du_s / s
+                maps = _scaling.input_maps(self, self.scaling)
+                gu = {k: v / maps[k][1] for k, v in gu.items()}
+            out = (value, self.flat(grads))
+            if initial_grad:
+                out += (self._state_out(gi, form, mode="grad"),)
+            return out + (from_internal(gu, form),)
         if truncate is None:
             grads, gi = _bptt.backward(self.plan, self._values, trace, dA, self._learn)
         else:
