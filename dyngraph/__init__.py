@@ -23,8 +23,10 @@ from .training.forecast import forecast
 from .training.lags import suggest_lags
 from .training.linear import fit_least_squares
 from .training.prepare import preparets
-from .training.train import TrainResult, train
+from .training.api import train
+from .training.restarts import RestartsResult
+from .training.train import TrainResult
 
 __all__ = ["load", "loads", "Net", "SpecError", "DataError", "ModelError", "Problem", "Where",
-           "train", "TrainResult", "forecast", "preparets", "suggest_lags", "fit_least_squares", "narx", "timedelay", "distdelay", "layrec",
+           "train", "TrainResult", "RestartsResult", "forecast", "preparets", "suggest_lags", "fit_least_squares", "narx", "timedelay", "distdelay", "layrec",
            "state_space", "arx", "__version__"]

@@ -21,6 +21,7 @@ from .common import CommandError, load_net
 from ..io.data_files import read_data
 from ..engines.records import DataError
 from ..training.prepare import feedback_inputs, fill_feedback
+from ..training.restarts import train_restarts
 from ..training.train import train
 
 __all__ = ["add_commands"]
@@ -53,6 +54,12 @@ def add_commands(subparsers) -> None:
     p.add_argument("--seed", type=int, help="re-initialise the weights with this seed")
     p.add_argument("--lr", type=float, help="learning rate (adam, sgd)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--restarts", type=int, metavar="N",
+                   help="N trainings from seeds S..S+N-1 (--seed S, default 0) in parallel on "
+                        "Dask; the model with the lowest validation loss is saved")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="with --restarts: a Dask scheduler, e.g. tcp://host:8786 (default: "
+                        "a local cluster, one process per core; 'sequential': in this process)")
     p.add_argument("--print-every", type=int, default=10, metavar="N",
                    help="without a terminal, a progress line every N epochs (10)")
     p.set_defaults(func=cmd_train)
@@ -131,10 +138,29 @@ def cmd_train(args) -> int:
     net = load_net(args.spec)
     inputs, targets = _records(net, args.data)
     val = _records(net, args.val) if args.val else None
+    if args.restarts is not None and args.restarts < 1:
+        raise CommandError(f"--restarts must be >= 1, got {args.restarts}")
+    if args.scheduler and args.restarts is None:
+        raise CommandError("--scheduler applies to --restarts")
     try:
-        result = train(net, inputs, targets, method=args.method, epochs=args.epochs,
-                          val=val, divide=divide, normalize=args.normalize, seed=args.seed,
-                          verbose=False if args.quiet else args.print_every, **options)
+        if args.restarts is None:
+            result = train(net, inputs, targets, method=args.method, epochs=args.epochs,
+                           val=val, divide=divide, normalize=args.normalize, seed=args.seed,
+                           verbose=False if args.quiet else args.print_every, **options)
+        else:
+            def finished(k, run):
+                if not args.quiet:
+                    val_text = (f", validation loss {run.val_loss:.6g}"
+                                if math.isfinite(run.val_loss) else "")
+                    print(f"run {k} (seed {(args.seed or 0) + k}): {run.stop_reason}, loss "
+                          f"{run.loss:.6g}{val_text}", flush=True)
+            many = train_restarts(net, inputs, targets, args.restarts, seed=args.seed,
+                                  cluster=args.scheduler, on_run=finished, method=args.method,
+                                  epochs=args.epochs, val=val, divide=divide,
+                                  normalize=args.normalize, **options)
+            print(f"chosen: seed {many.seeds[many.chosen]} of {args.restarts} runs, by "
+                  f"{many.criterion.replace('_', ' ')}")
+            result = many.best
     except (ValueError, TypeError) as err:       # DataError is a ValueError
         raise CommandError(f"dyngraph train: {err}") from None
     try:
