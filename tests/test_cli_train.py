@@ -190,3 +190,13 @@ def test_plot_onto_an_existing_file_and_of_a_series_parallel_model(tmp_path, cap
     pytest.importorskip("matplotlib")
     assert main(["plot", str(model), "--data", str(path), "-o", str(tmp_path / "p")]) == 0
     assert len(os.listdir(tmp_path / "p")) == 5
+
+
+def test_train_help_reads_as_text(capsys):
+    try:
+        code = main(["train", "--help"])
+    except SystemExit as stop:
+        code = stop.code
+    assert code in (0, None)
+    out = capsys.readouterr().out
+    assert "``" not in out and "Levenberg-Marquardt" in out and "Ctrl-C" in out
