@@ -132,7 +132,9 @@ def _literal(obj, indent: str = "") -> str:
         return "{\n" + items + "}" if obj else "{}"
     if isinstance(obj, list):
         inner = indent + "    "
-        if all(isinstance(x, (str, int, bool)) for x in obj):
+        simple = lambda x: isinstance(x, (str, int, bool)) or (
+            isinstance(x, tuple) and all(isinstance(y, (str, int, bool)) for y in x))
+        if all(simple(x) for x in obj):
             return repr(obj)
         return "[\n" + ",\n".join(inner + _literal(x, inner) for x in obj) + "]"
     if isinstance(obj, tuple):
