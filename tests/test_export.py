@@ -105,6 +105,16 @@ def test_numpy_module_steps_and_states(spec, tmp_path):
     _, net_state = net.simulate(u, return_state=True)
     _, mod_state = m.simulate(u, return_state=True)
     close_outputs(mod_state, net_state, 1e-12)
+    # One unbatched sequence: (n,) steps, (L, n) states, as net.simulate gives them.
+    one = {k: v[1] for k, v in u.items()}
+    want, net_state = net.simulate(one, return_state=True)
+    got, mod_state = m.simulate(one, return_state=True)
+    close_outputs(got, want, 1e-12)
+    close_outputs(mod_state, net_state, 1e-12)
+    state = m.initial_state(1)
+    for t in range(5):
+        state, y = m.step(state, {k: v[t] for k, v in one.items()})
+        close_outputs(y, {k: v[t] for k, v in want.items()}, 1e-12)
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=spec_id)
@@ -217,6 +227,20 @@ def test_a_scaled_net_works_in_original_units(spec, tmp_path):
     plain.meta.pop("scaling")
     assert np.max(np.abs(plain.simulate(u)["y"] - want["y"])) > 1e-3   # scaling matters
     _check_both(net, tmp_path, u)
+    # The state is the net's (input and output nodes in original units): a run from the
+    # default state in two halves, and step by step, equals the whole run.
+    m = import_exported(tmp_path / f"{net.name}.py")
+    first = {k: v[:, :10] for k, v in u.items()}
+    _, net_state = net.simulate(first, return_state=True)
+    y1, state = m.simulate(first, return_state=True)
+    close_outputs(state, net_state, 1e-12)
+    y2 = m.simulate({k: v[:, 10:] for k, v in u.items()}, state=net_state)
+    close_outputs({k: np.concatenate([y1[k], y2[k]], axis=1) for k in want}, want, 1e-12)
+    state, steps = m.initial_state(Q), []
+    for t in range(T):
+        state, y = m.step(state, {k: v[:, t] for k, v in u.items()})
+        steps.append(y["y"])
+    close(np.stack(steps, axis=1), want["y"], 1e-12)
 
 
 def test_a_net_without_inputs(tmp_path):
@@ -224,6 +248,10 @@ def test_a_net_without_inputs(tmp_path):
     m = import_exported(export_py(net, tmp_path))
     state = {"y": np.random.default_rng(0).normal(size=(3, 1, 2))}
     close(m.simulate(steps=8, state=state)["y"], net.simulate(steps=8, initial=state), 1e-12)
+    close(m.simulate(steps=8, state={"y": state["y"][0]})["y"],
+          net.simulate(steps=8, initial={"y": state["y"][0]}), 1e-12)
+    s, y = m.step({"y": state["y"]})
+    close(y["y"], net.simulate(steps=1, initial=state)[:, 0], 1e-12)
     pytest.importorskip("onnx")
     with pytest.raises(ExportError, match="has no inputs.*export to .py"):
         net.export(tmp_path / "auto.onnx")

@@ -14,8 +14,9 @@ nearly the same order; the tests hold it to 1e-12).
 
 A net with input/output scaling (:mod:`dyngraph.training.scaling`) carries it in the
 module: inputs are scaled on the way in and outputs unscaled on the way out, so the
-module, like the net, works in original units. Its ``state`` is in the net's internal
-(scaled) units; it is meant to be passed back to ``step``/``simulate``, not read.
+module, like the net, works in original units — its ``state`` too: the past values of
+input and output nodes are in original units, hidden nodes' in the net's own, exactly the
+state ``net.simulate(..., return_state=True)`` returns and ``initial=`` takes.
 
 Stage 5 (io): takes plain data (the plan, the block values, the scaling maps), never a Net.
 """
@@ -160,8 +161,8 @@ def module_source(data: dict) -> str:
             "    step(state, u_t) -> (state, y_t): one time step, u_t (Q, n) or (n,)\n\n"
             f"Inputs: {', '.join(f'{n} ({s})' for n, s in data['inputs']) or 'none'}; "
             f"outputs: {', '.join(f'{n} ({s})' for n, s in data['outputs'])}.\n"
-            + ("Inputs and outputs are in original units (the net's scaling is applied);\n"
-               "the state is in the net's internal (scaled) units.\n"
+            + ("Inputs, outputs and their past values in the state are in original units\n"
+               "(the net's scaling is applied inside).\n"
                if data["scaling"] else "")
             + '"""\n')
     body = "\n".join(f"{key.upper()} = {_literal(data[key])}\n"
@@ -341,27 +342,51 @@ def _scale_out(Y):
     return {k: v * SCALING["outputs"][k][1] + SCALING["outputs"][k][0] for k, v in Y.items()}
 
 
-def initial_state(Q=1):
-    """The default past: node -> zeros (Q, L, n) for every node read with a delay."""
+def _convert_state(state, into):
+    """Input and output nodes' past values are in original units outside (like the net's
+    state), scaled inside; hidden nodes have no original units and pass unchanged."""
+    if SCALING is None:
+        return state
+    maps = dict(SCALING["inputs"])
+    maps.update(SCALING["outputs"])
+    out = {}
+    for k, a in state.items():
+        if k in maps:
+            c, s = maps[k]
+            a = (a - c) / s if into else a * s + c
+        out[k] = a
+    return out
+
+
+def _zeros(Q):
     return {v["name"]: np.zeros((Q, v["lookback"], v["size"])) for v in NODES if v["lookback"]}
+
+
+def initial_state(Q=1):
+    """The default past (zeros inside the net), node -> (Q, L, n), for every node read with
+    a delay; in the layout simulate(..., return_state=True) returns."""
+    return _convert_state(_zeros(Q), into=False)
 
 
 def _state(state, Q):
     if state is None:
-        return initial_state(Q)
+        return _zeros(Q)
     out = {}
     for v in NODES:
         if v["lookback"] and v["name"] in state:
             a = np.asarray(state[v["name"]], dtype=float)
+            if a.ndim == 1 and v["size"] == 1:           # (L,) for a signal of size 1
+                a = a[:, None]
             out[v["name"]] = np.broadcast_to(a, (Q, v["lookback"], v["size"]))
-    return out
+    return _convert_state(out, into=True)
 
 
 def simulate(u=None, state=None, return_state=False, steps=None):
     """Run the net.
 
     u : array (T, n) / (T,) / (Q, T, n) (a net with one input), or dict input -> arrays
-    state : dict node -> (Q, L, n) past values (as returned with return_state); None = zeros
+    state : dict node -> (Q, L, n) or (L, n) past values, oldest first (as returned with
+            return_state, or net.simulate's state); None = the net's default (zeros inside)
     steps : number of steps, for a net without inputs (then Q comes from the state, or 1)
 
     Returns the outputs like net.simulate (dict by name, or a bare array for one output
@@ -370,9 +395,10 @@ def simulate(u=None, state=None, return_state=False, steps=None):
     if not INPUTS:
         if steps is None:
             raise ValueError("this net has no inputs: pass steps=T")
-        Q = next(iter(state.values())).shape[0] if state else 1
+        batched = any(np.ndim(a) == 3 for a in (state or {}).values())
+        Q = next(np.shape(a)[0] for a in state.values() if np.ndim(a) == 3) if batched else 1
         Y, new = _run({}, _state(state, Q), int(steps), Q)
-        batched, flat, bare = state is not None, False, False
+        flat = bare = False
     else:
         U, bare = _as_dict(u, "simulate")
         sizes = dict(INPUTS)
@@ -391,7 +417,7 @@ def simulate(u=None, state=None, return_state=False, steps=None):
             internal[k] = np.swapaxes(a, 0, 1)
         Q, T = next(iter(internal.values())).shape[1], next(iter(internal.values())).shape[0]
         Y, new = _run(_scale_in(internal), _state(state, Q), T, Q)
-    Y = _scale_out(Y)
+    Y, new = _scale_out(Y), _convert_state(new, into=False)
     out = {}
     for k, a in Y.items():
         a = np.ascontiguousarray(np.swapaxes(a, 0, 1))
@@ -402,17 +428,19 @@ def simulate(u=None, state=None, return_state=False, steps=None):
         out[k] = a
     if bare and len(out) == 1:
         out = next(iter(out.values()))
+    if not batched:                   # one sequence: (L, n) past values, like net.simulate
+        new = {k: a[0] for k, a in new.items()}
     return (out, new) if return_state else out
 
 
 def step(state, u_t=None):
     """One time step: u_t (Q, n) or (n,) arrays (bare for one input, or a dict); state as
-    from initial_state (None = zeros). Returns (new state, outputs at this step)."""
+    from initial_state(Q) (None = the default). Returns (new state node -> (Q, L, n),
+    outputs at this step (Q, n) or (n,))."""
     if not INPUTS:
         Q = next(iter(state.values())).shape[0] if state else 1
         Y, new = _run({}, _state(state, Q), 1, Q)
-        Y = _scale_out(Y)
-        return new, {k: v[0] for k, v in Y.items()}
+        return _convert_state(new, into=False), {k: v[0] for k, v in _scale_out(Y).items()}
     U, bare = _as_dict(u_t, "step")
     batched = any(np.ndim(v) == 2 for v in U.values())
     internal = {k: np.asarray(v, dtype=float).reshape(1, -1, dict(INPUTS)[k])
@@ -422,5 +450,5 @@ def step(state, u_t=None):
     Y = {k: v[0] if batched else v[0, 0] for k, v in _scale_out(Y).items()}
     if bare and len(Y) == 1:
         Y = next(iter(Y.values()))
-    return new, Y
+    return _convert_state(new, into=False), Y
 '''
