@@ -1,5 +1,5 @@
-"""The ``dyngraph`` command line: validate, schema, render, simulate, gradcheck (here) and train,
-plot (:mod:`dyngraph.cli.train`).
+"""The ``dyngraph`` command line: validate, schema, render, simulate, gradcheck, export (here)
+and train, plot (:mod:`dyngraph.cli.train`).
 
 Exit codes: 0 success; 1 a check failed (``gradcheck`` mismatch); 2 bad input — a spec error
 (printed one problem per line in compiler style ``file:line:col: where: message``), an
@@ -199,6 +199,30 @@ def _verdict(ok: bool) -> str:
     return "ok" if ok else "MISMATCH"
 
 
+# --------------------------------------------------------------------------- export
+def cmd_export(args) -> int:
+    """Write a model (saved folder or spec) as a standalone .py (numpy) or .onnx file."""
+    out = args.output
+    suffix = os.path.splitext(out)[1].lower()
+    if suffix not in (".py", ".onnx"):
+        raise CommandError(f"{out}: unknown export format '{suffix}'; use .py (a numpy "
+                           f"module) or .onnx")
+    if os.path.isdir(out):
+        raise CommandError(f"{out}: is a directory; choose a file name for -o")
+    if os.path.exists(out) and not args.force:
+        raise CommandError(f"{out}: exists; pass --force to overwrite it")
+    net = load_net(args.model, seed=args.seed)
+    try:
+        net.export(out)
+    except OSError as err:
+        raise CommandError(f"{out}: cannot write: {err.strerror or err}") from None
+    except ValueError as err:                    # ExportError: what the format cannot hold
+        raise CommandError(str(err)) from None
+    kind = "numpy module" if suffix == ".py" else "ONNX model"
+    print(f"wrote {out} ({kind} of '{net.name}', {net.n_params} learnable parameters)")
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------- parser
 def _positive_int(text: str) -> int:
     try:
@@ -249,6 +273,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--T", type=_positive_int, default=20, help="sequence length (20)")
     p.add_argument("--Q", type=_positive_int, default=3, help="number of sequences (3)")
     p.set_defaults(func=cmd_gradcheck)
+
+    p = sub.add_parser("export", help="write a standalone model: .py (numpy only) or .onnx")
+    p.add_argument("model", help="saved model directory (or a spec .yaml)")
+    p.add_argument("-o", "--output", required=True,
+                   help="output file: .py (numpy module) or .onnx (ONNX model)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the initial weights (when MODEL is a spec)")
+    p.set_defaults(func=cmd_export)
 
     _train_commands.add_commands(sub)
     return parser

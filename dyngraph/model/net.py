@@ -22,6 +22,7 @@ from ..graph import loops as _loops
 from ..graph.build import build_graph
 from ..graph.params import initial_values
 from ..graph.plan import make_plan
+from ..io import export_numpy as _export_numpy
 from ..io import store as _store
 from ..language.spec import Spec
 from ..training import scaling as _scaling
@@ -384,6 +385,43 @@ class Net:
 
         See :func:`dyngraph.forecast.forecast`."""
         return _forecast(self, past_inputs, past_outputs, future_inputs, steps)
+
+    def export(self, path) -> str:
+        """Write the net as a standalone model, the format chosen by the suffix:
+
+        - ``.py``: a Python module that needs only numpy, with the weights as exact
+          literals and ``simulate(u)``, ``step(state, u_t)``, ``initial_state(Q)``;
+        - ``.onnx``: an ONNX model (float64; inputs and outputs named as in the spec, each
+          (Q, T, n); the time loop is a Scan), for onnxruntime and other ONNX tools.
+
+        The net's scaling, if any, is applied inside the exported model. An existing file
+        at ``path`` is replaced. See docs/export.md.
+
+        Returns
+        -------
+        str, the path written
+
+        Raises
+        ------
+        ValueError : another suffix; :class:`~dyngraph.io.export_numpy.ExportError` (a
+                     ValueError) for a net the format cannot express, naming what
+        """
+        path = os.fspath(path)
+        suffix = os.path.splitext(path)[1].lower()
+        if suffix not in (".py", ".onnx"):
+            raise ValueError(f"export: cannot tell the format of '{path}' from its suffix "
+                             f"'{suffix}'; use .py (numpy module) or .onnx")
+        maps = None
+        if self.scaling:
+            maps = (_scaling.input_maps(self, self.scaling),
+                    _scaling.output_maps(self, self.scaling))
+        data = _export_numpy.describe(self.plan, self._values, maps, self.name)
+        if suffix == ".py":
+            _export_numpy.write_module(path, data)
+        else:
+            from ..io import export_onnx as _export_onnx     # needs the optional onnx package
+            _export_onnx.write_onnx(path, data)
+        return path
 
     def save(self, path) -> None:
         """Write the model to directory ``path`` (spec.yaml, weights.npz, meta.json),
