@@ -42,6 +42,7 @@ from .prepare import fill_feedback
 from . import scaling as _scaling
 from ..engines.records import DataError, to_internal
 from .divide import block_ranges, mask_targets
+from .windows import cut_windows
 from ..engines.losses import LOSSES, loss_and_adjoint
 from ..engines.backend import resolve as resolve_backend
 from ..engines.simulate import forward
@@ -280,13 +281,38 @@ def _summary(result_fields, history):
             "history": {k: clean(np.asarray(v).tolist()) for k, v in history.items()}}
 
 
-def _setup(base, inputs, targets, weights, initial, val, divide, normalize, loss):
+def _windows_arg(windows):
+    """``windows=`` -> (length, step): an int L (step L // 2) or a pair (L, step)."""
+    if isinstance(windows, (tuple, list)) and len(windows) == 2:
+        length, step = windows
+    elif isinstance(windows, (int, np.integer)) and not isinstance(windows, bool):
+        length, step = windows, max(1, int(windows) // 2)
+    else:
+        raise ValueError(f"train: windows must be a length L or a pair (L, step), "
+                         f"got {windows!r}")
+    if int(length) != length or int(step) != step or length < 1 or step < 1:
+        raise ValueError(f"train: windows length and step must be integers >= 1, "
+                         f"got {windows!r}")
+    return int(length), int(step)
+
+
+def _setup(base, inputs, targets, weights, initial, val, divide, normalize, loss,
+           windows=None):
     """Read, divide and scale the data; return the training problem, the scaling record
-    (or None) and the division's time blocks (or None)."""
+    (or None) and the division's time blocks (or None).
+
+    With ``windows``, the training targets are the windows cut from the training block
+    (:mod:`.windows`), while validation and test blocks are still judged on the whole
+    record's simulation from ``initial``."""
     # Data, in original units, internal layout.
     X, Y = _read(base, inputs, targets)
     T, Q = next(iter(Y.values())).shape[:2]
     Yt = {"train": Y}
+    if windows is not None:
+        Yt["full"] = Y
+        if weights is not None:
+            raise ValueError("train: error weights apply to the whole record; with windows= "
+                             "give none (mask targets with NaN instead)")
     ranges = None
     if divide is not None:
         ranges = block_ranges(T, divide)
@@ -332,8 +358,24 @@ def _setup(base, inputs, targets, weights, initial, val, divide, normalize, loss
         sets["test_loss"] = (None, _as_batched(Yt["test"]), W, initial)
     if vX is not None:
         sets["val_loss"] = (_as_batched(vX), _as_batched(vY), None, None)
-    problem = _Problem(work, _as_batched(X), _as_batched(Yt["train"]), W, initial, loss, sets)
+    train_X, train_Y, train_initial = X, Yt["train"], initial
+    if windows is not None:
+        length, step = windows
+        a, b = ranges["train"] if ranges else (0, T)
+        # Cut from the unmasked record: a window's initial states are measured outputs,
+        # and windows lie inside the training block only.
+        train_X, train_Y, train_initial = cut_windows(work, X, Yt.pop("full"), length,
+                                                      step, a, b)
+        # Validation and test blocks (or the training record itself, for reporting) keep
+        # the whole-record simulation, which is what the model is judged by.
+        for name in ("val_loss", "test_loss"):
+            if name in sets and sets[name][0] is None:
+                sets[name] = (_as_batched(X),) + sets[name][1:]
+        W = None
+    problem = _Problem(work, _as_batched(train_X), _as_batched(train_Y), W, train_initial,
+                       loss, sets)
     return problem, record, ranges
+
 
 
 # --------------------------------------------------------------------------- the entry point
@@ -341,7 +383,7 @@ def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: 
           weights=None, initial=None, val=None, divide=None, max_fail: Optional[int] = 6,
           goal: float = 0.0, min_grad: float = 1e-7, normalize: Optional[str] = None,
           seed=None, init: Optional[str] = None, time_limit: Optional[float] = None,
-          callback=None, backend=None, verbose=False, **options) -> TrainResult:
+          callback=None, backend=None, verbose=False, windows=None, **options) -> TrainResult:
     """Train a copy of ``net`` on input/target records.
 
     Parameters
@@ -374,6 +416,14 @@ def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: 
     seed, init : re-initialise the weights before training when either is given: ``init``
                  'fanin' (or True) or 'nguyen-widrow', ``seed`` the random seed (0 when
                  only ``init`` is given); weights fixed by a spec ``value`` keep it
+    windows : sub-sequence (simulation-error) training: L, or (L, step) — the training block
+              is cut into windows of L steps, ``step`` apart (default L // 2, so they
+              overlap), each started from the record's measured past (the delay states of
+              the inputs and of the fed-back outputs; hidden states from zero) and
+              simulated as one batch (:mod:`dyngraph.training.windows`). Validation and
+              test blocks are still scored on the whole record's simulation from
+              ``initial``. Use it to train a parallel model on long or hard records, where
+              one free run over the whole record makes the loss rough.
     time_limit : seconds
     callback : called after each epoch with the history row (a dict, plus 'params');
                return True to stop
@@ -431,7 +481,8 @@ def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: 
         base.meta = dict(net.meta)
 
     problem, record, ranges = _setup(base, inputs, targets, weights, initial, val, divide,
-                                     normalize, loss)
+                                     normalize, loss,
+                                     None if windows is None else _windows_arg(windows))
     problem.backend = resolve_backend(backend)
     has_val = "val_loss" in problem.sets
     select = "last" if method == "br" else ("val" if has_val else "loss")
@@ -477,7 +528,8 @@ def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: 
         result_net.meta.pop("scaling", None)
     fields = {"method": method, "stop_reason": rec.stop_reason, "best_epoch": int(best_epoch),
               "epochs": int(history["epoch"][-1]), "loss_name": loss,
-              "effective_params": gamma, "divide": ranges}
+              "effective_params": gamma, "divide": ranges,
+              "windows": None if windows is None else list(_windows_arg(windows))}
     result_net.meta["training"] = _summary(fields, history)
     if report is not None:
         report.finish(rec.stop_reason, int(best_epoch), float(history["loss"][best_epoch]))
