@@ -165,3 +165,74 @@ def test_a_failing_cell_is_named(record):
 
 def test_docstring_examples_run():
     assert doctest.testmod(sweep_module).failed == 0
+
+
+# --------------------------------------------------------------------------- the CLI
+@pytest.fixture
+def data_file(tmp_path, record):
+    u, y = record
+    path = tmp_path / "rec.csv"
+    np.savetxt(path, np.c_[u, y], delimiter=",", header="uEst,yEst", comments="")
+    return path
+
+
+def test_cli_sweep_prints_cells_and_table_and_saves_the_best(tmp_path, data_file, capsys):
+    from dyngraph.cli import main
+    model = tmp_path / "best"
+    assert main(["sweep", "narx", "--inputs", "uEst", "--outputs", "yEst",
+                 "--grid", "input_delays=1:1,1:2", "--grid", "hidden=[2],[1,1]",
+                 "--data", str(data_file), "--divide", "0.8,0.2", "--epochs", "3",
+                 "--restarts", "2", "--seed", "3", "--scheduler", "sequential",
+                 "-o", str(model)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    done = [line for line in out if " done, " in line]
+    assert len(done) == 4 and "(input_delays=1:1, hidden=[2]) done, 1 of 4" in done[0]
+    assert any("ranked by the best run's validation loss" in line for line in out)
+    header = next(line for line in out if "n_params" in line).split()
+    assert header[:4] == ["input_delays", "hidden", "n_params", "best_val"]
+    chosen = int(out[-1].split()[2])
+    assert out[-1] == f"saved cell {chosen} to {model}"
+    saved = dg.load(str(model))
+    assert saved.inputs == {"uEst": 1} and saved.outputs == {"yEst": 1}
+    u, y = np.loadtxt(data_file, delimiter=",", skiprows=1).T
+    config = [{"input_delays": d, "hidden": h} for d in ("1:1", "1:2")
+              for h in ([2], [1, 1])][chosen]
+    again = dg.train(dg.narx(inputs={"uEst": 1}, outputs={"yEst": 1}, **config), u, y,
+                     restarts=2, seed=3, cluster="sequential", epochs=3, divide=(0.8, 0.2))
+    np.testing.assert_array_equal(saved.params, again.net.params)
+
+
+def test_cli_grid_of_training_options_without_validation(data_file, capsys):
+    from dyngraph.cli import main
+    assert main(["sweep", "timedelay", "--inputs", "uEst", "--outputs", "yEst",
+                 "--grid", "method=lm,adam", "--grid", "epochs=2", "--data", str(data_file),
+                 "--scheduler", "sequential", "--quiet"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert not any(" done, " in line for line in out)               # --quiet
+    assert "training loss" in out[0] and "best_loss" in out[1]
+    assert len(out) == 1 + 2 + 2                                    # header, 2 cells
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["narxx", "--grid", "hidden=1"], "unknown preset 'narxx'; choose from narx, arx"),
+    (["narx", "--grid", "hiden=1"], "unknown grid key 'hiden'; valid keys: builder "
+                                    "arguments inputs, outputs, input_delays"),
+    (["narx"], "give at least one --grid KEY=V1,V2; valid keys: builder arguments inputs"),
+    (["narx", "--grid", "hidden="], "--grid 'hidden=': expected KEY=V1,V2"),
+    (["narx", "--grid", "hidden=[1"], "--grid 'hidden=[1': cannot read the values"),
+    (["narx", "--grid", "hidden=1", "--grid", "hidden=2"], "'hidden' is given twice"),
+    (["narx", "--grid", "input_delays=2:1"], "cell 0 (input_delays='2:1'): narx: "
+                                             "input_delays: delay range '2:1' is empty"),
+    (["narx", "--grid", "seed=1,2"], "'seed' cannot be a grid key"),
+    (["narx", "--grid", "epochs=1", "--epochs", "2"], "--epochs and --grid epochs=..."),
+    (["narx", "--grid", "method=lm,adam", "--lr", "0.1"], "--lr applies to --method adam or "
+                                                          "sgd, not lm"),
+    (["narx", "--grid", "hidden=1", "--inputs", "u:x"], "--inputs: expected NAME[:SIZE]"),
+    (["narx", "--grid", "hidden=1"], "missing column 'y' for target 'y'"),
+])
+def test_cli_bad_input_is_one_line_and_exit_2(data_file, capsys, argv, message):
+    from dyngraph.cli import main
+    code = main(["sweep", *argv, "--data", str(data_file), "--scheduler", "sequential"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

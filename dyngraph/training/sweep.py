@@ -38,7 +38,7 @@ import numpy as np
 from . import train as _train
 from .restarts import check_local_options, gather, make_job, restart_seeds, run_jobs
 
-__all__ = ["sweep", "SweepResult", "Table", "expand_grid", "TRAIN_KEYS", "SELECT"]
+__all__ = ["sweep", "SweepResult", "Table", "expand_grid", "grid_keys", "build_cell", "TRAIN_KEYS", "SELECT"]
 
 #: train's keyword arguments that a grid may vary (besides the method options).
 TRAIN_KEYS = ("method", "epochs", "loss", "max_fail", "goal", "min_grad", "normalize", "init",
@@ -46,9 +46,11 @@ TRAIN_KEYS = ("method", "epochs", "loss", "max_fail", "goal", "min_grad", "norma
 _OPTION_KEYS = tuple(sorted({k for opts in _train._OPTIONS.values() for k in opts}))
 #: Keys a grid may not vary, and why.
 _FIXED = {
-    "seed": "restart k of every cell starts from seed + k; give seed= to the sweep",
-    "val": "every cell is judged on the same validation data; give val= to the sweep",
-    "divide": "every cell is judged on the same validation blocks; give divide= to the sweep",
+    "seed": "restart k of every cell starts from seed + k; give seed= to the sweep "
+            "(--seed)",
+    "val": "every cell is judged on the same validation data; give val= to the sweep (--val)",
+    "divide": "every cell is judged on the same validation blocks; give divide= to the sweep "
+              "(--divide)",
     "weights": "give weights= to the sweep", "initial": "give initial= to the sweep",
     "restarts": "give restarts= to the sweep", "cluster": "give cluster= to the sweep",
     "callback": "not a grid value", "verbose": "not a grid value",
@@ -67,6 +69,14 @@ def _builder_params(builder):
     names = tuple(p.name for p in params
                   if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
     return names, any(p.kind == p.VAR_KEYWORD for p in params)
+
+
+def grid_keys(builder) -> str:
+    """The keys a grid over ``builder`` may hold, as text for messages."""
+    names, any_name = _builder_params(builder)
+    valid = ", ".join(n for n in names if n not in _FIXED) or "(none)"
+    return (f"builder arguments {valid}{' (or any name)' if any_name else ''}; training "
+            f"options {', '.join(TRAIN_KEYS + _OPTION_KEYS)}")
 
 
 def _values(key, values):
@@ -111,10 +121,7 @@ def expand_grid(builder, grid, train_kwargs=None) -> List[tuple]:
         if in_train or in_builder or any_name:
             where[key] = "train" if in_train else "builder"
             continue
-        valid = [n for n in names if n not in _FIXED]
-        raise ValueError(f"sweep: unknown grid key '{key}'; valid keys: builder arguments "
-                         f"{', '.join(valid) or '(none)'}; training options "
-                         f"{', '.join(train_keys)}")
+        raise ValueError(f"sweep: unknown grid key '{key}'; valid keys: {grid_keys(builder)}")
     values = [_values(key, grid[key]) for key in grid]
     cells = []
     for combo in itertools.product(*values):
@@ -123,6 +130,19 @@ def expand_grid(builder, grid, train_kwargs=None) -> List[tuple]:
             (t if where[key] == "train" else b)[key] = value
         cells.append((b, t))
     return cells
+
+
+def build_cell(builder, i, builder_args, config):
+    """``builder(**builder_args)`` for cell ``i``; a failure is a ValueError naming the cell
+    (its number and grid values ``config``)."""
+    try:
+        net = builder(**builder_args)
+    except Exception as err:
+        raise ValueError(f"sweep: cell {i} ({_label(config)}): {err}") from err
+    if not (hasattr(net, "spec") and hasattr(net, "_values")):
+        raise ValueError(f"sweep: cell {i} ({_label(config)}): the builder returned "
+                         f"{type(net).__name__}, not a net")
+    return net
 
 
 def _check_train_kwargs(train_kwargs):
@@ -338,13 +358,7 @@ def sweep(builder: Callable, grid: Mapping[str, list], inputs, targets, *, resta
     start = time.perf_counter()
     jobs, n_params = [], []
     for i, (b, _) in enumerate(cells):
-        try:
-            net = builder(**b)
-        except Exception as err:
-            raise ValueError(f"sweep: cell {i} ({_label(configs[i])}): {err}") from err
-        if not (hasattr(net, "spec") and hasattr(net, "_values")):
-            raise ValueError(f"sweep: cell {i} ({_label(configs[i])}): the builder returned "
-                             f"{type(net).__name__}, not a net")
+        net = build_cell(builder, i, b, configs[i])
         jobs.append(make_job(net, inputs, targets))
         n_params.append(int(net.n_params))
     R = len(seeds)
