@@ -43,7 +43,7 @@ def add_commands(subparsers) -> None:
     add_data_options(p)
     p.add_argument("-o", "--output", help="model directory for the chosen cell's model")
     add_training_options(p, "restarts per cell, seeds S..S+N-1 (--seed S, default 0; "
-                            "default 1 restart)")
+                            "default 1 restart)", runs="where every run goes")
     p.add_argument("--select", choices=SELECT, default="val",
                    help="rank cells by their best run (val, default) or by the median over "
                         "their restarts")

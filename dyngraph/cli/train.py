@@ -63,7 +63,7 @@ def add_data_options(p) -> None:
                        help="block division of the record along time, e.g. 0.7,0.15,0.15")
 
 
-def add_training_options(p, restarts_help: str) -> None:
+def add_training_options(p, restarts_help: str, runs: str = "with --restarts") -> None:
     """The training options shared by train and sweep (--method ... --scheduler)."""
     p.add_argument("--method", choices=METHODS, metavar="METHOD",
                    help="lm: Levenberg-Marquardt (default; small nets, squared errors); br: "
@@ -77,7 +77,7 @@ def add_training_options(p, restarts_help: str) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--restarts", type=int, metavar="N", help=restarts_help)
     p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="with --restarts: a Dask scheduler, e.g. tcp://host:8786 (default: "
+                   help=f"{runs}: a Dask scheduler, e.g. tcp://host:8786 (default: "
                         "a local cluster, one process per core; 'sequential': in this process)")
 
 
