@@ -25,8 +25,9 @@ from .training.linear import fit_least_squares
 from .training.prepare import preparets
 from .training.api import train
 from .training.restarts import RestartsResult
+from .training.sweep import SweepResult, sweep
 from .training.train import TrainResult
 
 __all__ = ["load", "loads", "Net", "SpecError", "DataError", "ModelError", "Problem", "Where",
-           "train", "TrainResult", "RestartsResult", "forecast", "preparets", "suggest_lags", "fit_least_squares", "narx", "timedelay", "distdelay", "layrec",
+           "train", "TrainResult", "RestartsResult", "sweep", "SweepResult", "forecast", "preparets", "suggest_lags", "fit_least_squares", "narx", "timedelay", "distdelay", "layrec",
            "state_space", "arx", "__version__"]

@@ -1,5 +1,5 @@
-"""The ``dyngraph`` command line: validate, schema, render, simulate, gradcheck, export (here)
-and train, plot (:mod:`dyngraph.cli.train`).
+"""The ``dyngraph`` command line: validate, schema, render, simulate, gradcheck, export (here),
+train, plot (:mod:`dyngraph.cli.train`) and sweep (:mod:`dyngraph.cli.sweep`).
 
 Exit codes: 0 success; 1 a check failed (``gradcheck`` mismatch); 2 bad input — a spec error
 (printed one problem per line in compiler style ``file:line:col: where: message``), an
@@ -26,6 +26,7 @@ from ..viz.render import RenderError
 from ..viz.summary import node_rows
 from ..language.schema import schema_path
 from ..language.spec import SpecError
+from . import sweep as _sweep_commands
 from . import train as _train_commands
 from .common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, CommandError, load_net
 
@@ -284,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export)
 
     _train_commands.add_commands(sub)
+    _sweep_commands.add_commands(sub)
     return parser
 
 

@@ -35,31 +35,11 @@ def add_commands(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a spec (or a saved model) on recorded data",
                               description=__doc__.split("\n\n")[1])
     p.add_argument("spec", help="spec file (.yaml) or saved model directory")
-    p.add_argument("--data", required=True,
-                   help="CSV or NPZ with the input columns and the target columns (named "
-                        "by the net's outputs)")
+    add_data_options(p)
     p.add_argument("-o", "--output", required=True, help="model directory to write")
-    p.add_argument("--method", choices=METHODS, default="lm", metavar="METHOD",
-                   help="lm: Levenberg-Marquardt (default; small nets, squared errors); br: "
-                        "Bayesian regularisation (LM with weight decay chosen from the data); "
-                        "adam, sgd: gradient steps (--lr); lbfgs, bfgs: scipy quasi-Newton")
-    p.add_argument("--epochs", type=int, default=100, help="maximum epochs (100)")
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--val", metavar="FILE",
-                       help="separate validation record (same columns)")
-    group.add_argument("--divide", metavar="TR,VA[,TE]",
-                       help="block division of the record along time, e.g. 0.7,0.15,0.15")
-    p.add_argument("--normalize", choices=("minmax", "standard"),
-                   help="fit input/output scaling on the training data and store it")
-    p.add_argument("--seed", type=int, help="re-initialise the weights with this seed")
-    p.add_argument("--lr", type=float, help="learning rate (adam, sgd)")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
-    p.add_argument("--restarts", type=int, metavar="N",
-                   help="N trainings from seeds S..S+N-1 (--seed S, default 0) in parallel on "
-                        "Dask; the model with the lowest validation loss is saved")
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="with --restarts: a Dask scheduler, e.g. tcp://host:8786 (default: "
-                        "a local cluster, one process per core; 'sequential': in this process)")
+    add_training_options(p, "N trainings from seeds S..S+N-1 (--seed S, default 0) in "
+                            "parallel on Dask; the model with the lowest validation loss is "
+                            "saved")
     p.add_argument("--print-every", type=int, default=10, metavar="N",
                    help="without a terminal, a progress line every N epochs (10)")
     p.set_defaults(func=cmd_train)
@@ -69,6 +49,55 @@ def add_commands(subparsers) -> None:
     p.add_argument("--data", required=True, help="CSV or NPZ with input and target columns")
     p.add_argument("-o", "--output", required=True, help="directory for the PNG files")
     p.set_defaults(func=cmd_plot)
+
+
+def add_data_options(p) -> None:
+    """--data and --val | --divide (shared by train and sweep)."""
+    p.add_argument("--data", required=True,
+                   help="CSV or NPZ with the input columns and the target columns (named "
+                        "by the net's outputs)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--val", metavar="FILE",
+                       help="separate validation record (same columns)")
+    group.add_argument("--divide", metavar="TR,VA[,TE]",
+                       help="block division of the record along time, e.g. 0.7,0.15,0.15")
+
+
+def add_training_options(p, restarts_help: str, runs: str = "with --restarts") -> None:
+    """The training options shared by train and sweep (--method ... --scheduler)."""
+    p.add_argument("--method", choices=METHODS, metavar="METHOD",
+                   help="lm: Levenberg-Marquardt (default; small nets, squared errors); br: "
+                        "Bayesian regularisation (LM with weight decay chosen from the data); "
+                        "adam, sgd: gradient steps (--lr); lbfgs, bfgs: scipy quasi-Newton")
+    p.add_argument("--epochs", type=int, help="maximum epochs (100)")
+    p.add_argument("--normalize", choices=("minmax", "standard"),
+                   help="fit input/output scaling on the training data and store it")
+    p.add_argument("--seed", type=int, help="re-initialise the weights with this seed")
+    p.add_argument("--lr", type=float, help="learning rate (adam, sgd)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--restarts", type=int, metavar="N", help=restarts_help)
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help=f"{runs}: a Dask scheduler, e.g. tcp://host:8786 (default: "
+                        "a local cluster, one process per core; 'sequential': in this process)")
+
+
+def training_options(args, methods=None) -> dict:
+    """The training keywords given on the command line (train's defaults for the others),
+    checked: method, epochs, divide, normalize, lr (``methods``: the sweep's grid of
+    methods, which --lr must fit)."""
+    if args.epochs is not None and args.epochs < 0:
+        raise CommandError(f"--epochs must be >= 0, got {args.epochs}")
+    if args.restarts is not None and args.restarts < 1:
+        raise CommandError(f"--restarts must be >= 1, got {args.restarts}")
+    given = {"method": args.method, "epochs": args.epochs, "normalize": args.normalize,
+             "divide": _fractions(args.divide) if args.divide else None}
+    options = {k: v for k, v in given.items() if v is not None}
+    if args.lr is not None:
+        wrong = [m for m in (methods or [args.method or "lm"]) if m not in ("adam", "sgd")]
+        if wrong:
+            raise CommandError(f"--lr applies to --method adam or sgd, not {wrong[0]}")
+        options["lr"] = args.lr
+    return options
 
 
 # --------------------------------------------------------------------------- checks
@@ -126,26 +155,16 @@ def cmd_train(args) -> int:
     """Train a spec or saved model on a data file and save the trained model."""
     if args.print_every < 1:
         raise CommandError(f"--print-every must be >= 1, got {args.print_every}")
-    if args.epochs < 0:
-        raise CommandError(f"--epochs must be >= 0, got {args.epochs}")
-    divide = _fractions(args.divide) if args.divide else None
-    options = {}
-    if args.lr is not None:
-        if args.method not in ("adam", "sgd"):
-            raise CommandError(f"--lr applies to --method adam or sgd, not {args.method}")
-        options["lr"] = args.lr
+    options = training_options(args)
     _check_output_dir(args.output)
     net = load_net(args.spec)
     inputs, targets = _records(net, args.data)
     val = _records(net, args.val) if args.val else None
-    if args.restarts is not None and args.restarts < 1:
-        raise CommandError(f"--restarts must be >= 1, got {args.restarts}")
     if args.scheduler and args.restarts is None:
         raise CommandError("--scheduler applies to --restarts")
     try:
         if args.restarts is None:
-            result = train(net, inputs, targets, method=args.method, epochs=args.epochs,
-                           val=val, divide=divide, normalize=args.normalize, seed=args.seed,
+            result = train(net, inputs, targets, val=val, seed=args.seed,
                            verbose=False if args.quiet else args.print_every, **options)
         else:
             def finished(k, run):
@@ -155,9 +174,8 @@ def cmd_train(args) -> int:
                     print(f"run {k} (seed {(args.seed or 0) + k}): {run.stop_reason}, loss "
                           f"{run.loss:.6g}{val_text}", flush=True)
             many = train_restarts(net, inputs, targets, args.restarts, seed=args.seed,
-                                  cluster=args.scheduler, on_run=finished, method=args.method,
-                                  epochs=args.epochs, val=val, divide=divide,
-                                  normalize=args.normalize, **options)
+                                  cluster=args.scheduler, on_run=finished, val=val,
+                                  **options)
             print(f"chosen: seed {many.seeds[many.chosen]} of {args.restarts} runs, by "
                   f"{many.criterion.replace('_', ' ')}")
             result = many.best

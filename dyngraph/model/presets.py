@@ -30,7 +30,7 @@ from ..language.loader import loads_spec
 from ..language.spec import SpecError
 from .net import Net
 
-__all__ = ["narx", "timedelay", "distdelay", "layrec", "state_space", "arx"]
+__all__ = ["narx", "timedelay", "distdelay", "layrec", "state_space", "arx", "PRESETS"]
 
 FORMS = ("parallel", "series-parallel")
 
@@ -468,3 +468,8 @@ def state_space(inputs=1, outputs=1, states=2, hidden=(10,), output_hidden=(),
             f"{_ports_text(ins)}, outputs {_ports_text(outs)}, {n} states, f hidden {list(fs)}, "
             f"g hidden {list(gs)}, {tr} (made by dg.state_space)")
     return _build(func, "state_space", desc, ins, layers, list(outs), seed)
+
+
+#: The presets by name (the command line's ``dyngraph sweep NAME``).
+PRESETS = {"narx": narx, "arx": arx, "timedelay": timedelay, "distdelay": distdelay,
+           "layrec": layrec, "state_space": state_space}

@@ -15,10 +15,7 @@ def train(net, inputs, targets, *args, restarts=None, cluster=None, **kwargs):
         return _train.train(net, inputs, targets, *args, **kwargs)
     if args:
         raise TypeError("train: with restarts=, give method and epochs by keyword")
-    if cluster != "sequential" and (kwargs.get("callback") or kwargs.get("verbose")):
-        raise ValueError("train: callback and verbose run in this process; with restarts on "
-                         "a cluster use cluster='sequential' (one progress line per run is "
-                         "printed by the CLI)")
+    _restarts.check_local_options(cluster, kwargs)
     seed = kwargs.pop("seed", None)
     return _restarts.train_restarts(net, inputs, targets, restarts, seed=seed,
                                     cluster=cluster, **kwargs)

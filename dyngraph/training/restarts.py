@@ -31,7 +31,8 @@ from ..language.loader import loads_spec
 from ..language.writer import spec_to_yaml
 from .train import TrainResult, train
 
-__all__ = ["RestartsResult", "Ensemble", "train_restarts", "local_client"]
+__all__ = ["RestartsResult", "Ensemble", "train_restarts", "local_client", "run_jobs",
+           "make_job", "gather", "restart_seeds", "check_local_options"]
 
 _LOCAL = {"client": None}
 _LOCK = threading.Lock()
@@ -162,34 +163,88 @@ def train_restarts(net, inputs, targets, restarts: int, seed: int = 0, cluster=N
     -------
     RestartsResult
     """
+    seeds = restart_seeds(restarts, seed)
+    job = make_job(net, inputs, targets)
+    done = None
+    if on_run is not None:
+        def done(k, packed):
+            on_run(k, _unpack(job[0], job[1], packed))
+    packed = run_jobs([(job, s, options) for s in seeds], cluster, on_done=done)
+    return gather(job, packed, seeds)
+
+
+# ------------------------------------------------------- shared with the sweep (sweep.py)
+def restart_seeds(restarts, seed) -> List[int]:
+    """The seeds S, S+1, ..., S+N-1 of N restarts (S = 0 when ``seed`` is None)."""
     if int(restarts) != restarts or restarts < 1:
         raise ValueError(f"train: restarts must be an integer >= 1, got {restarts!r}")
     seed = 0 if seed is None else int(seed)
-    seeds = [seed + k for k in range(int(restarts))]
-    cls = type(net)
-    job = (cls, spec_to_yaml(net.spec), {k: np.asarray(v) for k, v in net._values.items()},
-           dict(net.meta), inputs, targets)
-    packed = [None] * len(seeds)
+    return [seed + k for k in range(int(restarts))]
+
+
+def make_job(net, inputs, targets) -> tuple:
+    """What a worker needs to rebuild ``net`` and train it: its class, spec text, block
+    values (numpy arrays), meta (plain data) and the records."""
+    return (type(net), spec_to_yaml(net.spec),
+            {k: np.asarray(v) for k, v in net._values.items()}, dict(net.meta),
+            inputs, targets)
+
+
+def run_jobs(runs, cluster=None, on_done: Optional[Callable] = None,
+             on_error: Optional[Callable] = None) -> list:
+    """Run every ``(job, seed, options)`` of ``runs``; all are submitted at once.
+
+    Returns the workers' plain-data results in the order of ``runs``. ``on_done(j, packed)``
+    is called as run j finishes (in finishing order; in order when sequential).
+    ``on_error(j, err)`` may raise a clearer error for a failed run j (the other runs are
+    cancelled first); without it the run's own error is raised.
+    """
+    packed = [None] * len(runs)
     if cluster == "sequential":
-        for k, s in enumerate(seeds):
-            packed[k] = _one_run(*job, s, options)
-            if on_run is not None:
-                on_run(k, _unpack(cls, job[1], packed[k]))
-    else:
-        from distributed import as_completed
-        client = _client(cluster)
-        futures = {client.submit(_one_run, *job, s, options, pure=False): k
-                   for k, s in enumerate(seeds)}
-        for future in as_completed(futures):
-            k = futures[future]
-            packed[k] = future.result()
-            if on_run is not None:
-                on_run(k, _unpack(cls, job[1], packed[k]))
-    runs = [_unpack(cls, job[1], p) for p in packed]
+        for j, (job, s, options) in enumerate(runs):
+            try:
+                packed[j] = _one_run(*job, s, options)
+            except Exception as err:
+                if on_error is not None:
+                    on_error(j, err)
+                raise
+            if on_done is not None:
+                on_done(j, packed[j])
+        return packed
+    from distributed import as_completed
+    client = _client(cluster)
+    futures = {client.submit(_one_run, *job, s, options, pure=False): j
+               for j, (job, s, options) in enumerate(runs)}
+    for future in as_completed(futures):
+        j = futures[future]
+        try:
+            packed[j] = future.result()
+        except Exception as err:
+            client.cancel(list(futures))
+            if on_error is not None:
+                on_error(j, err)
+            raise
+        if on_done is not None:
+            on_done(j, packed[j])
+    return packed
+
+
+def gather(job, packed, seeds) -> RestartsResult:
+    """The RestartsResult of one net's runs (``packed`` from :func:`run_jobs`, in seed
+    order): chosen by validation loss when any run has one, else by training loss."""
+    runs = [_unpack(job[0], job[1], p) for p in packed]
     has_val = any(math.isfinite(r.val_loss) for r in runs)
-    result = RestartsResult(runs, 0, "val_loss" if has_val else "loss", seeds)
+    result = RestartsResult(runs, 0, "val_loss" if has_val else "loss", list(seeds))
     result.chosen = result.ranking()[0]
     return result
+
+
+def check_local_options(cluster, options, func="train") -> None:
+    """callback= and verbose= run in this process: refuse them on a cluster."""
+    if cluster != "sequential" and (options.get("callback") or options.get("verbose")):
+        raise ValueError(f"{func}: callback and verbose run in this process; with restarts "
+                         f"on a cluster use cluster='sequential' (one progress line per run "
+                         f"is printed by the CLI)")
 
 
 def _unpack(cls, spec_text, p):
