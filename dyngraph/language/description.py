@@ -32,7 +32,8 @@ from ..kinds.weights import WEIGHTS as _KIND_WEIGHTS
 from .spec import INIT_RULES
 
 __all__ = ["Key", "Section", "SECTIONS", "VALUE_TYPES", "REQUIRED", "TRANSFERS",
-           "TRANSFER_ALIASES", "WEIGHTS", "LAYER_KINDS", "MACRO_KINDS", "GRU_FORMS", "NETS", "MEMORY_KINDS", "INIT_RULES",
+           "TRANSFER_ALIASES", "WEIGHTS", "LAYER_KINDS", "MACRO_KINDS", "GRU_FORMS", "NETS",
+           "MEMORY_KINDS", "INIT_RULES",
            "MAX_FILE_BYTES", "MAX_SIZE", "MAX_DELAY", "MAX_NODES", "MAX_PARAMS", "MAX_DEPTH",
            "NAME_PATTERN", "RANGE_PATTERN"]
 

@@ -5,8 +5,9 @@ The expansion happens after the sections are read and before names are checked, 
 of the flow (graph, engines, writer) only ever sees plain layers. A macro named ``m`` with
 inputs x (its ``from``) and size S makes the layers below, in this order; ``m`` itself is
 the block's output h, so other layers read it as they would read any layer (``from: m``,
-``from: {m: 1}``). Every gate reads x through its own full weights and h(t−1) through
-``m.W[m]``-style recurrent weights ``m_<gate>.W[m]``. All states start at zero.
+``from: {m: 1}``). Every gate reads x through its own copy of the macro's links (full weights
+``m_<gate>.W[x]``) and h(t−1) through its recurrent weights ``m_<gate>.W[m]``. All states
+start at zero.
 
 LSTM (``peephole: false, forget: true``, the layers of ``specs/lstm.yaml``)::
 
@@ -57,8 +58,23 @@ class MacroSpec:
 
 
 def read_macro(reader, name: str, where: Where, val, kind: str, context: str) -> MacroSpec:
-    """Read a macro entry (a mapping whose ``kind`` is a macro kind) with ``reader``'s
-    checks (a :class:`~.sections.SpecReader`), reporting its problems there."""
+    """Read one macro entry with the section checks of ``reader``.
+
+    Parameters
+    ----------
+    reader : the :class:`~.sections.SpecReader` whose checks read the keys and ``from``, and
+        which collects the problems.
+    name, where : the entry's name and the position of that name.
+    val : the entry, a :class:`~.values.Map` whose ``kind`` is one of ``MACRO_KINDS``.
+    kind : ``"lstm"`` or ``"gru"``.
+    context : the dotted path for messages, ``layers.<name>``.
+
+    Returns
+    -------
+    MacroSpec
+        With the described defaults for absent or invalid options (size 1 when missing,
+        after reporting it), and without a link from the macro's own name.
+    """
     section = SECTIONS[kind]
     e = reader.keys(val, section, context)
     options = tuple(k for k in section.names() if k not in ("kind", "from"))
@@ -163,11 +179,18 @@ def _gru(macro: MacroSpec) -> List[LayerSpec]:
 
 
 def expand(macro: MacroSpec) -> List[LayerSpec]:
-    """The layers one macro stands for, the block's output ``macro.name`` last."""
+    """The layers one macro stands for.
+
+    Returns
+    -------
+    list of LayerSpec
+        Gates first, in the order of the module docstring, the block's output
+        ``macro.name`` (size S, like every made layer) last; each placed at ``macro.where``.
+    """
     return _lstm(macro) if macro.kind == "lstm" else _gru(macro)
 
 
-_WHAT = {InputSpec: "input", LayerSpec: "layer", MemorySpec: "memory", MacroSpec: "layer"}
+_WHAT = {InputSpec: "input", LayerSpec: "layer", MemorySpec: "memory"}
 
 
 def expand_macros(reader, items: list, others: list) -> List[LayerSpec]:
@@ -186,7 +209,8 @@ def expand_macros(reader, items: list, others: list) -> List[LayerSpec]:
     taken: Dict[str, object] = {}
     for item in list(others) + list(items):
         taken.setdefault(item.name, item)
-    maker: Dict[str, MacroSpec] = {}           # made name -> the macro that made it
+    # Made names are m + "_" + a suffix without "_", so two macros never make the same name;
+    # what a made name can meet is an item written by hand.
     layers: List[LayerSpec] = []
     for item in items:
         if not isinstance(item, MacroSpec):
@@ -195,16 +219,11 @@ def expand_macros(reader, items: list, others: list) -> List[LayerSpec]:
         for layer in expand(item):
             first = taken.setdefault(layer.name, layer)
             if layer.name == item.name or first is layer:
-                maker[layer.name] = item
                 layers.append(layer)
                 continue
             reader.bad_names.add(layer.name)
-            if layer.name in maker:
-                other = maker[layer.name]
-                held = f"the {other.kind} block '{other.name}' at {other.where} makes one too"
-            else:
-                held = f"the {_WHAT[type(first)]} at {first.where} has that name"
+            what = f"{first.kind} block" if isinstance(first, MacroSpec) else _WHAT[type(first)]
             reader.error(item.where, f"layers.{item.name}", f"the {item.kind} block "
-                         f"'{item.name}' makes a layer '{layer.name}', but {held}; rename "
-                         "one of them")
+                         f"'{item.name}' makes a layer '{layer.name}', but the {what} at "
+                         f"{first.where} has that name; rename one of them")
     return layers
