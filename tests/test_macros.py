@@ -455,3 +455,32 @@ def test_macro_net_store_round_trip(tmp_path):
     np.testing.assert_array_equal(back.params, net.params)
     x = np.random.default_rng(1).standard_normal((T, NX))
     np.testing.assert_array_equal(back.simulate(x)["y"], net.simulate(x)["y"])
+
+
+# --------------------------------------------------------------------------- schema
+@pytest.mark.parametrize("entry, ok", [
+    ("{kind: lstm, size: 2, from: x, peephole: true, forget: false}", True),
+    ("{kind: gru, size: 2, from: {x: '0:1'}, form: torch}", True),
+    ("{kind: lstm, from: x}", False),                            # size missing
+    ("{kind: gru, size: 2, from: x, form: keras}", False),
+    ("{kind: lstm, size: 2, from: x, form: cho}", False),        # a gru option
+    ("{kind: gru, size: 2, from: x, transfer: tanh}", False),    # a layer key
+    ("{size: 2, from: x, peephole: true}", False),               # a macro key on a layer
+])
+def test_schema_knows_the_macros(entry, ok):
+    import json
+
+    jsonschema = pytest.importorskip("jsonschema")
+    from dyngraph.language import schema
+    from dyngraph.language.values import ValueReader, plain as plain_data
+    from dyngraph.language.yaml_tree import compose
+    text = f"inputs: {{x: 1}}\nlayers: {{m: {entry}}}\noutputs: [m]\n"
+    data = plain_data(ValueReader("<t>").tree(compose(text, "<t>"), ""))
+    validator = jsonschema.Draft202012Validator(json.loads(schema.schema_path().read_text()))
+    assert validator.is_valid(data) is ok
+    try:
+        loads_spec(text)
+        loaded = True
+    except SpecError:
+        loaded = False
+    assert loaded is ok                                   # the loader agrees
