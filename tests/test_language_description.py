@@ -142,6 +142,10 @@ SPEC_OF = {
              "memories: {{g: {{kind: gamma, from: u, order: 1, {key}: 1}}}}\noutputs: [y]\n",
     "tdl": "inputs: {{u: 1}}\nlayers: {{y: {{size: 1, from: g}}}}\n"
            "memories: {{g: {{kind: tdl, from: u, delays: 1, {key}: 1}}}}\noutputs: [y]\n",
+    "lstm": "inputs: {{u: 1}}\nlayers: {{m: {{kind: lstm, size: 2, from: u, {key}: 1}}}}\n"
+            "outputs: [m]\n",
+    "gru": "inputs: {{u: 1}}\nlayers: {{m: {{kind: gru, size: 2, from: u, {key}: 1}}}}\n"
+           "outputs: [m]\n",
 }
 
 
@@ -166,7 +170,7 @@ def test_loader_allows_exactly_the_described_keys(section, key):
 @pytest.mark.parametrize("section, key", [(s, k.name) for s in SECTIONS
                                           for k in SECTIONS[s].keys if k.type == "choice"])
 def test_loader_choices_are_the_described_ones(section, key):
-    if key == "kind" and section in ("gamma", "tdl"):
+    if key == "kind" and section in ("gamma", "tdl", "lstm", "gru"):
         text = SPEC_OF[section].replace(f"kind: {section}", "kind: nope").format(key="learn")
     elif key == "kind":
         text = SPEC_OF[section].format(key="kind").replace("kind: 1", "kind: nope")
@@ -186,7 +190,10 @@ def test_loader_ranges_are_the_described_ones(section, key):
     fill = {"input": "inputs: {{u: {{size: {v}}}}}\nlayers: {{y: {{size: 1, from: u}}}}\n",
             "layer": "inputs: {{u: 1}}\nlayers: {{y: {{size: {v}, from: u}}}}\n",
             "gamma": "inputs: {{u: 1}}\nlayers: {{y: {{size: 1, from: g}}}}\n"
-                     "memories: {{g: {{kind: gamma, from: u, order: {v}}}}}\n"}[section]
+                     "memories: {{g: {{kind: gamma, from: u, order: {v}}}}}\n",
+            "lstm": "inputs: {{u: 1}}\nlayers: {{y: {{kind: lstm, size: {v}, from: u}}}}\n",
+            "gru": "inputs: {{u: 1}}\nlayers: {{y: {{kind: gru, size: {v}, from: u}}}}\n",
+            }[section]
     for v, ok in ((k.lo, True), (k.hi, True), (k.lo - 1, False), (k.hi + 1, False)):
         text = fill.format(v=v) + "outputs: [y]\n"
         if ok:

@@ -26,6 +26,7 @@ from ..viz.render import RenderError
 from ..viz.summary import node_rows
 from ..language.schema import schema_path
 from ..language.spec import SpecError
+from ..language.writer import spec_to_yaml
 from . import sweep as _sweep_commands
 from . import train as _train_commands
 from .common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, CommandError, load_net
@@ -62,8 +63,12 @@ def _node_row(net, name: str) -> List[str]:
 
 
 def cmd_validate(args) -> int:
-    """Check a spec; print its order, sizes, signals, parameters and recurrent parts."""
+    """Check a spec; print its order, sizes, signals, parameters and recurrent parts, or
+    (``--expand``) only the spec with its block macros written out, as loadable YAML."""
     net = load_net(args.spec)
+    if args.expand:
+        sys.stdout.write(spec_to_yaml(net.spec))
+        return EXIT_OK
     print(f"{args.spec}: ok, network '{net.name}'")
     print("order: " + " -> ".join(net.order))
     print("nodes:")
@@ -246,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check a spec and summarise the network")
     p.add_argument("spec", help="spec file (.yaml) or saved model directory")
+    p.add_argument("--expand", action="store_true",
+                   help="print the spec with its block macros (kind: lstm, gru) written out "
+                        "as layers, as YAML that loads back to the same net")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("schema", help="print the spec language's JSON Schema (for editors)")

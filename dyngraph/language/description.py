@@ -32,7 +32,8 @@ from ..kinds.weights import WEIGHTS as _KIND_WEIGHTS
 from .spec import INIT_RULES
 
 __all__ = ["Key", "Section", "SECTIONS", "VALUE_TYPES", "REQUIRED", "TRANSFERS",
-           "TRANSFER_ALIASES", "WEIGHTS", "LAYER_KINDS", "NETS", "MEMORY_KINDS", "INIT_RULES",
+           "TRANSFER_ALIASES", "WEIGHTS", "LAYER_KINDS", "MACRO_KINDS", "GRU_FORMS", "NETS",
+           "MEMORY_KINDS", "INIT_RULES",
            "MAX_FILE_BYTES", "MAX_SIZE", "MAX_DELAY", "MAX_NODES", "MAX_PARAMS", "MAX_DEPTH",
            "NAME_PATTERN", "RANGE_PATTERN"]
 
@@ -44,6 +45,9 @@ TRANSFERS = tuple(_KIND_TRANSFERS)
 TRANSFER_ALIASES = dict(_KIND_ALIASES)
 WEIGHTS = tuple(_KIND_WEIGHTS)
 LAYER_KINDS = ("layer", "sum", "product")
+#: Layer entries that stand for a block of layers, expanded by :mod:`.macros`.
+MACRO_KINDS = ("lstm", "gru")
+GRU_FORMS = ("cho", "torch")
 NETS = ("sum", "prod")
 MEMORY_KINDS = ("gamma", "tdl")
 
@@ -153,11 +157,29 @@ _LAYER_HINTS = {
     "learn": "write bias: {learn: false} for the bias, or from: {u: {learn: false}} for a link",
     **{k: f"'{k}' belongs to a memory; define memories under 'memories:'"
        for k in ("order", "mu")},
+    **{k: f"'{k}' is an option of the LSTM block macro (kind: lstm)"
+       for k in ("peephole", "forget")},
+    "form": "'form' is an option of the GRU block macro (kind: gru)",
 }
 _MEMORY_HINTS = {
     "delays": "'delays' belongs to a tdl memory (kind: tdl)",
     **{k: f"'{k}' belongs to a gamma memory (kind: gamma)" for k in ("order", "mu", "learn")},
 }
+
+_MACRO_HINTS = {
+    **{k: f"'{k}' is not an option of a block macro; write the block out as layers "
+          "(dyngraph validate --expand prints it) to change it"
+       for k in ("transfer", "net", "bias")},
+    **{k: "did you mean 'size'?" for k in ("units", "neurons", "n", "hidden_size")},
+}
+#: The kind key of a macro: any layer kind may be written there, the macro's is the one.
+_MACRO_KIND = {kind: Key("kind", "choice", f"`{kind}`", default=REQUIRED, what="layer kind",
+                         choices=LAYER_KINDS + MACRO_KINDS) for kind in MACRO_KINDS}
+_MACRO_SIZE = Key("size", "int", "integer ≥ 1: S, the size of the block's output h",
+                  default=REQUIRED, lo=1, hi=MAX_SIZE)
+_MACRO_FROM = Key("from", "from", "the block's inputs x, as a layer's [`from`]"
+                  "(#5-from-links-and-tapped-delay-lines); each gate gets its own weights",
+                  default=REQUIRED)
 
 _FROM_MEMORY = Key("from", "name", "the one source the memory reads", default=REQUIRED,
                    what="source")
@@ -193,8 +215,9 @@ SECTIONS: Mapping[str, Section] = {s.name: s for s in (
             shown_default="`sum` (`prod` for `kind: product`)"),
         Key("bias", "bias", "`true`, `false` or `{init, value, learn}`, see [bias](#bias)",
             default=True, shown_default="`true` for `kind: layer`"),
-        Key("kind", "choice", "`layer`, `sum` or `product`, see [kinds](#kinds)",
-            default="layer", choices=LAYER_KINDS),
+        Key("kind", "choice", "`layer`, `sum` or `product`, see [kinds](#kinds); `lstm` or "
+            "`gru` make the entry a [block macro](#block-macros)",
+            default="layer", choices=LAYER_KINDS + MACRO_KINDS),
         Key("from", "from", "the layer's incoming [links]"
             "(#5-from-links-and-tapped-delay-lines)", default=REQUIRED),
     ), hints=_LAYER_HINTS),
@@ -217,6 +240,18 @@ SECTIONS: Mapping[str, Section] = {s.name: s for s in (
             shown_default="none"),
         Key("learn", "bool", "whether the bias is trained", default=True),
     )),
+    Section("lstm", "LSTM block macro", (
+        _MACRO_KIND["lstm"], _MACRO_SIZE, _MACRO_FROM,
+        Key("peephole", "bool", "diagonal weights from the cell c to the gates (Gers & "
+            "Schmidhuber 2000)", default=False),
+        Key("forget", "bool", "a forget gate; `false` is the 1997 LSTM, c(t) = c(t−1) + i ∘ g",
+            default=True),
+    ), hints=_MACRO_HINTS),
+    Section("gru", "GRU block macro", (
+        _MACRO_KIND["gru"], _MACRO_SIZE, _MACRO_FROM,
+        Key("form", "choice", "`cho` (reset before the recurrent matrix, Cho et al. 2014) or "
+            "`torch` (reset after it, as `torch.nn.GRU`)", default="cho", choices=GRU_FORMS),
+    ), hints=_MACRO_HINTS),
     Section("gamma", "Gamma memory", (
         Key("kind", "choice", "`gamma`", default=REQUIRED, what="memory kind",
             choices=MEMORY_KINDS),

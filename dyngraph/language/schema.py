@@ -23,8 +23,8 @@ import json
 from pathlib import Path
 from typing import Dict
 
-from .description import (INIT_RULES, MAX_DELAY, NAME_PATTERN, RANGE_PATTERN, SECTIONS, Key,
-                          Section)
+from .description import (INIT_RULES, LAYER_KINDS, MACRO_KINDS, MAX_DELAY, NAME_PATTERN,
+                          RANGE_PATTERN, SECTIONS, Key, Section)
 
 __all__ = ["json_schema", "schema_text", "schema_path"]
 
@@ -109,6 +109,13 @@ def _defs() -> Dict:
     layer["if"] = {"properties": {"kind": {"enum": ["sum", "product"]}}, "required": ["kind"]}
     layer["then"] = {"not": {"required": ["bias"]}}
     layer["else"] = {"required": ["size"]}
+    # A macro kind makes the entry a macro, with its own keys (the defs below).
+    layer["properties"]["kind"]["enum"] = list(LAYER_KINDS)
+    macros = {}
+    for kind in MACRO_KINDS:
+        obj = _object(SECTIONS[kind], required_extra=("size",))
+        obj["properties"]["kind"] = {"const": kind, "description": f"an {kind} block macro"}
+        macros[kind] = obj
     memories = []
     for kind in ("gamma", "tdl"):
         obj = _object(SECTIONS[kind])
@@ -140,8 +147,10 @@ def _defs() -> Dict:
             "additionalProperties": {"anyOf": [_value(SECTIONS["input"].key("size")),
                                                {"$ref": "#/$defs/input"}]}}]},
         "layer": layer,
+        **macros,
         "layers": {"type": "object", "minProperties": 1, "propertyNames": name,
-                   "additionalProperties": {"$ref": "#/$defs/layer"}},
+                   "additionalProperties": {"anyOf": [{"$ref": f"#/$defs/{k}"} for k in
+                                                      ("layer",) + MACRO_KINDS]}},
         "memory": {"oneOf": memories},
         "memories": {"anyOf": [{"type": "null"}, {
             "type": "object", "propertyNames": name,

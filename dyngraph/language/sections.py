@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Dict, Optional, Tuple
 
-from .description import MAX_NODES, MEMORY_KINDS, SECTIONS
+from .description import MACRO_KINDS, MAX_NODES, MEMORY_KINDS, SECTIONS
+from .macros import expand_macros, read_macro
 from .spec import BiasSpec, InputSpec, LayerSpec, LinkSpec, MemorySpec, Spec, Where
 from .values import Bad, Map, Scalar, Seq, Val, ValueReader, show
 
@@ -55,6 +56,7 @@ class SpecReader(ValueReader):
         memories = self.section(e.get("memories"), "memories", "memory", self.memory,
                                 required=False)
         outputs, outputs_where = self.outputs(e.get("outputs"), root.where)
+        layers = expand_macros(self, layers, inputs + memories)
         self.unique_names(inputs + layers + memories)
         total = len(inputs) + len(layers) + len(memories)
         if total > MAX_NODES:
@@ -134,13 +136,17 @@ class SpecReader(ValueReader):
                                      "feedback_of: layer}})")
         return InputSpec(name=name, size=size or 1, feedback_of=feedback_of, where=where)
 
-    def layer(self, name: str, where: Where, val: Val, context: str) -> LayerSpec:
-        """One layer: kind, size, transfer, net, bias and links, with kind's defaults."""
+    def layer(self, name: str, where: Where, val: Val, context: str):
+        """One layer: kind, size, transfer, net, bias and links, with kind's defaults; or
+        a block macro (:mod:`.macros`), expanded once the whole section is read."""
         if not isinstance(val, Map):
             if not isinstance(val, Bad):
                 self.error(val.where, context, "a layer must be a mapping such as {size: 10, "
                            f"transfer: tanh, from: u}}, got {show(val)}")
             return LayerSpec(name=name, where=where)
+        kind_val = val.entries.get("kind", (None, None))[1]
+        if isinstance(kind_val, Scalar) and kind_val.value in MACRO_KINDS:
+            return read_macro(self, name, where, val, kind_val.value, context)
         e = self.keys(val, LAYER, context)
         kind, kind_ok = "layer", True
         if "kind" in e:

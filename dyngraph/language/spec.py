@@ -54,7 +54,16 @@ class SpecError(ValueError):
     def __init__(self, problems):
         if isinstance(problems, Problem):
             problems = [problems]
-        self.problems = tuple(problems)
+        # A block macro copies its links into every gate, so one mistake in them is found
+        # once per gate: the same message at the same place is listed once. Items made in
+        # Python have no place (line 0) and are all kept.
+        seen, kept = set(), []
+        for p in problems:
+            key = (p.where, p.message)
+            if p.where.line == 0 or key not in seen:
+                seen.add(key)
+                kept.append(p)
+        self.problems = tuple(kept)
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
