@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import dyngraph as dg
+from dyngraph.language.writer import spec_to_yaml
 from dyngraph.training.windows import cut_windows, window_starts
 
 
@@ -121,3 +122,22 @@ def test_window_errors(record):
     y_nan[50] = np.nan
     with pytest.raises(dg.DataError, match="initial states of 'y'"):
         dg.train(net, u, y_nan, epochs=1, windows=(10, 1))
+
+
+def test_cli_train_with_windows(tmp_path, record, capsys):
+    from dyngraph.cli import main
+    u, y = record
+    path = tmp_path / "rec.csv"
+    np.savetxt(path, np.c_[u, y], delimiter=",", header="u,y", comments="")
+    spec = tmp_path / "narx.yaml"
+    spec.write_text(spec_to_yaml(parallel_net().spec))
+    model = tmp_path / "m"
+    assert main(["train", str(spec), "--data", str(path), "--epochs", "0", "--seed", "0",
+                 "--windows", "30,12", "--quiet", "-o", str(model)]) == 0
+    saved = dg.load(str(model))
+    assert saved.meta["training"]["windows"] == [30, 12]
+    want, _ = hand_window_loss(parallel_net(seed=0), u, y, 30, 12)
+    assert saved.meta["training"]["history"]["loss"][0] == pytest.approx(want, rel=1e-12)
+    assert main(["train", str(spec), "--data", str(path), "--windows", "30,x",
+                 "-o", str(tmp_path / "n")]) == 2
+    assert "--windows" in capsys.readouterr().err

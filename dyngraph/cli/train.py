@@ -74,6 +74,9 @@ def add_training_options(p, restarts_help: str, runs: str = "with --restarts") -
                    help="fit input/output scaling on the training data and store it")
     p.add_argument("--seed", type=int, help="re-initialise the weights with this seed")
     p.add_argument("--lr", type=float, help="learning rate (adam, sgd)")
+    p.add_argument("--windows", metavar="L[,STEP]",
+                   help="sub-sequence (simulation-error) training: windows of L steps, STEP "
+                        "apart (default L/2), each started from the measured past")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--restarts", type=int, metavar="N", help=restarts_help)
     p.add_argument("--scheduler", metavar="ADDRESS",
@@ -92,6 +95,8 @@ def training_options(args, methods=None) -> dict:
     given = {"method": args.method, "epochs": args.epochs, "normalize": args.normalize,
              "divide": _fractions(args.divide) if args.divide else None}
     options = {k: v for k, v in given.items() if v is not None}
+    if getattr(args, "windows", None):
+        options["windows"] = _windows(args.windows)
     if args.lr is not None:
         wrong = [m for m in (methods or [args.method or "lm"]) if m not in ("adam", "sgd")]
         if wrong:
@@ -117,6 +122,18 @@ def _records(net, path):
         except DataError:
             pass                              # filled from the targets by train
     return inputs, targets
+
+
+def _windows(text):
+    """'200' -> 200, '200,50' -> (200, 50); positive integers."""
+    try:
+        parts = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) not in (1, 2) or min(parts) < 1:
+        raise CommandError(f"--windows: expected L or L,STEP (integers >= 1), e.g. 200,50; "
+                           f"got '{text}'")
+    return parts[0] if len(parts) == 1 else parts
 
 
 def _fractions(text):

@@ -42,7 +42,7 @@ __all__ = ["sweep", "SweepResult", "Table", "expand_grid", "grid_keys", "build_c
 
 #: train's keyword arguments that a grid may vary (besides the method options).
 TRAIN_KEYS = ("method", "epochs", "loss", "max_fail", "goal", "min_grad", "normalize", "init",
-              "time_limit", "backend")
+              "time_limit", "backend", "windows")
 _OPTION_KEYS = tuple(sorted({k for opts in _train._OPTIONS.values() for k in opts}))
 #: Keys a grid may not vary, and why.
 _FIXED = {
