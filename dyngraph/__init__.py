@@ -21,7 +21,7 @@ from .language.spec import Problem, SpecError, Where
 from .model import Net, arx, distdelay, layrec, load, loads, narx, state_space, timedelay
 from .training.forecast import forecast
 from .training.lags import suggest_lags
-from .training.linear import fit_least_squares
+from .training.linear import fit_least_squares, fit_linear_path
 from .training.prepare import preparets
 from .training.api import train
 from .training.restarts import RestartsResult
@@ -29,5 +29,5 @@ from .training.sweep import SweepResult, sweep
 from .training.train import TrainResult
 
 __all__ = ["load", "loads", "Net", "SpecError", "DataError", "ModelError", "Problem", "Where",
-           "train", "TrainResult", "RestartsResult", "sweep", "SweepResult", "forecast", "preparets", "suggest_lags", "fit_least_squares", "narx", "timedelay", "distdelay", "layrec",
+           "train", "TrainResult", "RestartsResult", "sweep", "SweepResult", "forecast", "preparets", "suggest_lags", "fit_least_squares", "fit_linear_path", "narx", "timedelay", "distdelay", "layrec",
            "state_space", "arx", "__version__"]

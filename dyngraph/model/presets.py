@@ -235,7 +235,7 @@ def _chain(names, sizes, transfer, first_links, delays=None) -> Dict[str, dict]:
 
 
 def _feedback_model(func, kind, inputs, outputs, input_delays, feedback_delays, hidden,
-                    transfer, form, seed, bias=True):
+                    transfer, form, seed, bias=True, linear=False):
     """NARX and ARX: the shared builder (ARX is the case without hidden layers)."""
     meas = {o: f"{o}_meas" for o in outputs} if form == "series-parallel" else {}
     names = _names("h", hidden) if hidden else []
@@ -245,12 +245,18 @@ def _feedback_model(func, kind, inputs, outputs, input_delays, feedback_delays, 
     layers = _chain(names, hidden, transfer, first)
     for o, size in outputs.items():
         links = {names[-1]: _link((0,))} if names else first
+        if linear and names:
+            # The linear path: the output also reads the delayed inputs and outputs
+            # directly, so the model contains ARX (dg.fit_linear_path starts it there).
+            links = {**links, **first}
         layers[o] = _layer(size, "linear", links, bias=bias)
     spec_inputs = dict(inputs)
     for o, m in meas.items():
         spec_inputs[m] = {"size": outputs[o], "feedback_of": o}
     tag = "parallel" if form == "parallel" else "series_parallel"
     hid = f", hidden {list(hidden)} {transfer}" if hidden else ", no hidden layer (linear)"
+    if linear and hidden:
+        hid += " and a linear path"
     desc = (f"{kind} network, {form} form: inputs {_ports_text(inputs)}, outputs "
             f"{_ports_text(outputs)}, input delays {_show(input_delays)}, feedback delays "
             f"{_show(feedback_delays)}{hid} (made by dg.{func})")
@@ -259,7 +265,7 @@ def _feedback_model(func, kind, inputs, outputs, input_delays, feedback_delays, 
 
 # ---------------------------------------------------------------------- the presets
 def narx(inputs=1, outputs=1, input_delays="1:2", feedback_delays="1:2", hidden=(10,),
-         transfer="tanh", form="parallel", seed=0) -> Net:
+         transfer="tanh", form="parallel", seed=0, linear=False) -> Net:
     """NARX network (MATLAB ``narxnet``): hidden layers over delayed inputs and outputs.
 
     Parameters
@@ -278,6 +284,11 @@ def narx(inputs=1, outputs=1, input_delays="1:2", feedback_delays="1:2", hidden=
         loop); the net equals ``narx(..., form="parallel").openloop()``.
     seed : int
         Seed of the initial weights.
+    linear : bool
+        Add a linear path: the output layer also reads the delayed inputs and outputs
+        directly, ``y(t) = LW h(t) + sum_d B_d u(t-d) + sum_d A_d y(t-d) + b2``, so the
+        model contains ARX; :func:`dyngraph.fit_linear_path` (or ``train(...,
+        start="arx")``) starts it at the least-squares ARX.
 
     Returns
     -------
@@ -297,8 +308,10 @@ def narx(inputs=1, outputs=1, input_delays="1:2", feedback_delays="1:2", hidden=
     di = _delays(func, "input_delays", input_delays)
     dfb = _delays(func, "feedback_delays", feedback_delays, minimum=1)
     sizes, tr = _hidden(func, hidden), _transfer(func, transfer)
+    if not isinstance(linear, bool):
+        _fail(func, "linear", f"expected True or False, got {linear!r}")
     return _feedback_model(func, "NARX", ins, outs, di, dfb, sizes, tr, _form(func, form),
-                           _seed(func, seed))
+                           _seed(func, seed), linear=linear)
 
 
 def arx(inputs=1, outputs=1, input_delays="1:2", feedback_delays="1:2", form="parallel",

@@ -42,6 +42,7 @@ from .prepare import fill_feedback
 from . import scaling as _scaling
 from ..engines.records import DataError, to_internal
 from .divide import block_ranges, mask_targets
+from .linear import fit_linear_path
 from .windows import cut_windows
 from ..engines.losses import LOSSES, loss_and_adjoint
 from ..engines.backend import resolve as resolve_backend
@@ -281,6 +282,12 @@ def _summary(result_fields, history):
             "history": {k: clean(np.asarray(v).tolist()) for k, v in history.items()}}
 
 
+def _start_arg(start):
+    if start not in (None, "arx"):
+        raise ValueError(f"train: start must be None or 'arx', got {start!r}")
+    return start
+
+
 def _windows_arg(windows):
     """``windows=`` -> (length, step): an int L (step L // 2) or a pair (L, step)."""
     if isinstance(windows, (tuple, list)) and len(windows) == 2:
@@ -297,7 +304,7 @@ def _windows_arg(windows):
 
 
 def _setup(base, inputs, targets, weights, initial, val, divide, normalize, loss,
-           windows=None):
+           windows=None, start=None):
     """Read, divide and scale the data; return the training problem, the scaling record
     (or None) and the division's time blocks (or None).
 
@@ -308,8 +315,9 @@ def _setup(base, inputs, targets, weights, initial, val, divide, normalize, loss
     X, Y = _read(base, inputs, targets)
     T, Q = next(iter(Y.values())).shape[:2]
     Yt = {"train": Y}
-    if windows is not None:
+    if windows is not None or start is not None:
         Yt["full"] = Y
+    if windows is not None:
         if weights is not None:
             raise ValueError("train: error weights apply to the whole record; with windows= "
                              "give none (mask targets with NaN instead)")
@@ -358,14 +366,18 @@ def _setup(base, inputs, targets, weights, initial, val, divide, normalize, loss
         sets["test_loss"] = (None, _as_batched(Yt["test"]), W, initial)
     if vX is not None:
         sets["val_loss"] = (_as_batched(vX), _as_batched(vY), None, None)
+    a, b = ranges["train"] if ranges else (0, T)
+    if start == "arx":
+        # In scaled units, on the training block only: the linear path's least squares.
+        work = fit_linear_path(work, _as_batched({n: x[a:b] for n, x in X.items()}),
+                               _as_batched({n: y[a:b] for n, y in Yt["full"].items()}))
+    full = Yt.pop("full", None)
     train_X, train_Y, train_initial = X, Yt["train"], initial
     if windows is not None:
         length, step = windows
-        a, b = ranges["train"] if ranges else (0, T)
         # Cut from the unmasked record: a window's initial states are measured outputs,
         # and windows lie inside the training block only.
-        train_X, train_Y, train_initial = cut_windows(work, X, Yt.pop("full"), length,
-                                                      step, a, b)
+        train_X, train_Y, train_initial = cut_windows(work, X, full, length, step, a, b)
         # Validation and test blocks (or the training record itself, for reporting) keep
         # the whole-record simulation, which is what the model is judged by.
         for name in ("val_loss", "test_loss"):
@@ -383,7 +395,8 @@ def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: 
           weights=None, initial=None, val=None, divide=None, max_fail: Optional[int] = 6,
           goal: float = 0.0, min_grad: float = 1e-7, normalize: Optional[str] = None,
           seed=None, init: Optional[str] = None, time_limit: Optional[float] = None,
-          callback=None, backend=None, verbose=False, windows=None, **options) -> TrainResult:
+          callback=None, backend=None, verbose=False, windows=None, start=None,
+          **options) -> TrainResult:
     """Train a copy of ``net`` on input/target records.
 
     Parameters
@@ -424,6 +437,11 @@ def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: 
               test blocks are still scored on the whole record's simulation from
               ``initial``. Use it to train a parallel model on long or hard records, where
               one free run over the whole record makes the loss rough.
+    start : None, or 'arx' for a net with a linear path (``dg.narx(..., linear=True)``):
+            after ``seed``/``init`` and scaling, the output layers' direct links and biases
+            get their least-squares ARX values on the training block and the links from
+            hidden layers are zeroed (:func:`dyngraph.fit_linear_path`), so training starts
+            from the linear model
     time_limit : seconds
     callback : called after each epoch with the history row (a dict, plus 'params');
                return True to stop
@@ -482,7 +500,8 @@ def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: 
 
     problem, record, ranges = _setup(base, inputs, targets, weights, initial, val, divide,
                                      normalize, loss,
-                                     None if windows is None else _windows_arg(windows))
+                                     None if windows is None else _windows_arg(windows),
+                                     _start_arg(start))
     problem.backend = resolve_backend(backend)
     has_val = "val_loss" in problem.sets
     select = "last" if method == "br" else ("val" if has_val else "loss")
@@ -529,7 +548,8 @@ def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: 
     fields = {"method": method, "stop_reason": rec.stop_reason, "best_epoch": int(best_epoch),
               "epochs": int(history["epoch"][-1]), "loss_name": loss,
               "effective_params": gamma, "divide": ranges,
-              "windows": None if windows is None else list(_windows_arg(windows))}
+              "windows": None if windows is None else list(_windows_arg(windows)),
+              "start": start}
     result_net.meta["training"] = _summary(fields, history)
     if report is not None:
         report.finish(rec.stop_reason, int(best_epoch), float(history["loss"][best_epoch]))
