@@ -68,8 +68,17 @@ class _Sweep:
         self.offsets = {b.name: (b.offset, b.size) for b in plan.blocks if b.learn}
         self.progs = _programs(plan)
         self.depth = {x: plan.nodes[x].lookback + 1 for x in plan.states}
-        self.hist = {x: np.zeros((self.depth[x], Q, plan.nodes[x].size, plan.n_params))
-                     for x in plan.states}
+        # One flat buffer holds every ring buffer, so the compiled recursion can step them
+        # in place; self.hist are views of it.
+        shapes = {x: (self.depth[x], Q, plan.nodes[x].size, plan.n_params)
+                  for x in plan.states}
+        self.hist_offsets, total = {}, 0
+        for x, shape in shapes.items():
+            self.hist_offsets[x] = total
+            total += int(np.prod(shape))
+        self.hist_flat = np.zeros(total)
+        self.hist = {x: self.hist_flat[o:o + int(np.prod(shapes[x]))].reshape(shapes[x])
+                     for x, o in self.hist_offsets.items()}
         self._seeds = {}
         self._route_cache = {}
         self._views, self._out = {}, {}
@@ -166,13 +175,14 @@ class _Sweep:
                 views.append(np.einsum("qrrm->qrm", S[:, :, off:off + size].reshape(Q, R, R, m)))
         return views
 
-    def run(self, trace: Trace, consume, clock: int = 0):
+    def run(self, trace: Trace, consume, clock: int = 0, backend=None):
         """Sweep all steps of ``trace``; ``consume(name, t0, t1, S)`` receives each output's
         sensitivities (B, Q, n, P).
 
         The static parts (explicit derivatives and closing coefficients) are computed for a
         chunk of steps at once; only the recurrence S(t) = E(t) + Σ C(t) S_x(t - d) steps,
-        one matmul per closing tap.
+        one matmul per closing tap — in numpy, or a chunk per call in compiled code when
+        ``backend`` offers ``rtrl_recursion`` and every head's explicit part is dense.
         """
         plan = self.plan
         outputs = set(plan.outputs)
@@ -195,6 +205,9 @@ class _Sweep:
         # rows: P columns when dense, else about a layer's fan-in. Bound the chunk by that.
         per_step = sum(Q * R * (sum(sizes) + (P if d else 64)) for R, d in zip(sizes, dense))
         K = max(1, min(T, _CHUNK_ELEMENTS // per_step))
+        recursion = getattr(backend, "rtrl_recursion", None)
+        if recursion is not None and all(dense) and recursion.takes(Q):
+            return self._run_compiled(trace, consume, clock, X_all, K, recursion)
         for c0 in range(0, T, K):
             c1 = min(c0 + K, T)
             parts = []
@@ -233,6 +246,49 @@ class _Sweep:
                     if is_output:
                         consume(u, t, t + 1, S[None])
 
+    def _run_compiled(self, trace, consume, clock, X_all, K, recursion):
+        """:meth:`run` with the stepping of each chunk in one compiled call: explicit parts
+        and outputs live in flat buffers laid out as the kernel's tables say."""
+        plan, Q, P = self.plan, trace.Q, self.plan.n_params
+        heads = [p.head for p in self.progs]
+        sizes = [plan.nodes[u].size for u in heads]
+        states = list(self.hist_offsets)
+        sidx = {x: i for i, x in enumerate(states)}
+        tables = recursion.state_tables(
+            [self.hist_offsets[x] for x in states], [self.depth[x] for x in states],
+            [plan.nodes[x].size for x in states])
+        for c0 in range(0, trace.T, K):
+            c1 = min(c0 + K, trace.T)
+            B = c1 - c0
+            block = [B * Q * R * P for R in sizes]
+            e_off = np.concatenate([[0], np.cumsum(block)[:-1]]).astype(np.int64)
+            Eflat = np.zeros(int(sum(block)))
+            outs = [u in plan.outputs for u in heads]
+            o_off, total = [], 0
+            for is_out, n in zip(outs, block):
+                o_off.append(total if is_out else -1)
+                total += n if is_out else 0
+            Oflat = np.empty(total)
+            coefs, c_src, c_delay, c_nx, c_range = [], [], [], [], []
+            for h, prog in enumerate(self.progs):
+                E, C = self.static(prog, trace, c0, c1, X_all)
+                view = Eflat[e_off[h]:e_off[h] + block[h]].reshape(B, Q, sizes[h], P)
+                self._explicit_all(view, E)
+                start = len(coefs)
+                for (x, d), coef in C.items():
+                    coefs.append(coef)
+                    c_src.append(sidx[x])
+                    c_delay.append(d)
+                    c_nx.append(coef.shape[3])
+                c_range.append((start, len(coefs)))
+            recursion.step(B, Q, P, clock + c0, sizes,
+                           [sidx.get(u, -1) for u in heads], e_off, o_off, c_range,
+                           coefs, c_src, c_delay, c_nx, tables, Eflat, self.hist_flat, Oflat)
+            for h, u in enumerate(heads):
+                if outs[h]:
+                    consume(u, c0, c1, Oflat[o_off[h]:o_off[h] + block[h]]
+                            .reshape(B, Q, sizes[h], P))
+
     def out_buffer(self, u, Q):
         """The one (Q, n_u, P) buffer an output head that is not a state is computed in
         (each step's value is consumed before the next)."""
@@ -260,19 +316,20 @@ _CHUNK_ELEMENTS = 4_000_000
 _DENSE_ELEMENTS = 2_000
 
 
-def gradient(plan: Plan, P, trace: Trace, dA) -> np.ndarray:
-    """dF/dθ (P,) by RTRL, given dF/d(outputs) ``dA`` (dict name -> (T, Q, n))."""
+def gradient(plan: Plan, P, trace: Trace, dA, backend=None) -> np.ndarray:
+    """dF/dθ (P,) by RTRL, given dF/d(outputs) ``dA`` (dict name -> (T, Q, n)); ``backend``
+    as :func:`dyngraph.engines.backend.resolve` gives it (None: numpy)."""
     g = np.zeros(plan.n_params)
 
     def consume(name, t0, t1, S):
         e = dA[name][t0:t1].reshape(-1)
         g[:] += e @ S.reshape(e.size, plan.n_params)
 
-    _Sweep(plan, P, trace.Q).run(trace, consume)
+    _Sweep(plan, P, trace.Q).run(trace, consume, backend=backend)
     return g
 
 
-def output_sensitivities(plan: Plan, P, trace: Trace) -> Dict[str, np.ndarray]:
+def output_sensitivities(plan: Plan, P, trace: Trace, backend=None) -> Dict[str, np.ndarray]:
     """d output(t)/dθ for every output: dict name -> (T, Q, n, P)."""
     out = {o: np.zeros((trace.T, trace.Q, plan.nodes[o].size, plan.n_params))
            for o in plan.outputs}
@@ -280,7 +337,7 @@ def output_sensitivities(plan: Plan, P, trace: Trace) -> Dict[str, np.ndarray]:
     def consume(name, t0, t1, S):
         out[name][t0:t1] = S
 
-    _Sweep(plan, P, trace.Q).run(trace, consume)
+    _Sweep(plan, P, trace.Q).run(trace, consume, backend=backend)
     return out
 
 

@@ -305,7 +305,7 @@ class Net:
         if method == "rtrl":
             if truncate is not None or initial_grad:
                 raise ValueError("truncate and initial_grad are options of method='bptt'")
-            g = _rtrl.gradient(self.plan, self._values, trace, dA)
+            g = _rtrl.gradient(self.plan, self._values, trace, dA, resolve_backend(backend))
             return value, g
         if input_grad:
             if truncate is not None:
@@ -345,14 +345,14 @@ class Net:
             raise ValueError(f"method must be 'rtrl' or 'bptt', got '{method}'")
         X, Yt, init, form, weights = self._prepare(inputs, targets, initial, weights)
         trace = forward(self.plan, self._values, X, init, backend=resolve_backend(backend))
-        return self._jacobian_of(trace, Yt, weights, method)
+        return self._jacobian_of(trace, Yt, weights, method, resolve_backend(backend))
 
-    def _jacobian_of(self, trace, Yt, weights, method="rtrl"):
+    def _jacobian_of(self, trace, Yt, weights, method="rtrl", backend=None):
         """e, J of a forward trace against internal targets (see :meth:`jacobian`)."""
         Y = {o: trace.output(self.plan, o) for o in self.outputs}
         e, masks, scales = error_vector(Y, Yt, weights)
         if method == "rtrl":
-            S = _rtrl.output_sensitivities(self.plan, self._values, trace)
+            S = _rtrl.output_sensitivities(self.plan, self._values, trace, backend)
             rows = []
             for o in self.outputs:
                 s = np.swapaxes(S[o], 0, 1)                  # (Q, T, n, P)

@@ -173,7 +173,7 @@ class _Problem:
         self._set(theta)
         _, Yt, _, _, W = self._prepared
         with np.errstate(all="ignore"):
-            return self.net._jacobian_of(trace, Yt, W, "rtrl")
+            return self.net._jacobian_of(trace, Yt, W, "rtrl", self.backend)
 
     def _train_loss_of(self, theta) -> float:
         trace = self._trace(theta)

@@ -11,6 +11,7 @@ import numpy as np
 from ..bptt import finish_recurrent
 from ..simulate import hoisted_groups, taps
 from .program import Emitter, NotCompilable
+from .recursion import Recursion
 
 __all__ = ["CompiledBackend"]
 
@@ -40,6 +41,7 @@ class CompiledBackend:
 
     def __init__(self, max_q=None):
         self.max_q = max_q
+        self.rtrl_recursion = Recursion(max_q)
 
     def _takes(self, plan, comp, Q):
         return (self.max_q is None or Q <= self.max_q) and _compilable(plan, comp)
