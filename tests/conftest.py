@@ -8,6 +8,9 @@ Stable names other test files may import (``from conftest import ...``):
 - ``spec_id(path)``: a short pytest id for a spec path.
 - ``random_data(net, Q, T, seed)``: random inputs for a net, as the net's user API wants them.
 - ``sigmoid(x)``: the logistic function, for hand-written reference loops.
+- ``has_stops(net)`` and ``fd_reference(net, inputs, initial)``: the net and data whose
+  finite differences check ``net``'s gradients (its detached form when it has
+  ``gradient: stop`` links, whose gradients finite differences of ``net`` itself miss).
 """
 from __future__ import annotations
 
@@ -50,6 +53,22 @@ def random_data(net, Q=None, T=12, seed=0):
 def sigmoid(x):
     """Logistic function 1 / (1 + exp(-x)) (reference loops only)."""
     return 1.0 / (1.0 + np.exp(-x))
+
+
+def has_stops(net) -> bool:
+    """Whether a link of ``net`` has ``gradient: stop``."""
+    return any(link.gradient == "stop" for layer in net.spec.layers for link in layer.links)
+
+
+def fd_reference(net, inputs, initial=None):
+    """(net, inputs, initial) to take finite differences of when checking ``net``'s
+    gradients: the same, or for a net with stopped links its detached form and the recorded
+    feeds (``Net.detach``), whose true gradient the stopped one is. Parameters come in the
+    same flat order; initial values of nodes the detached net no longer reads with a delay
+    are left out (the stopped gradient w.r.t. them is zero)."""
+    if not has_stops(net):
+        return net, inputs, initial
+    return net.detach(inputs, initial)
 
 
 import pytest  # noqa: E402

@@ -143,11 +143,12 @@ def _random_problem(net, rng, T: int, Q: int):
     return inputs, targets, loss
 
 
-def _loss_at(net, theta, inputs, targets, loss):
+def _loss_at(net, theta, inputs, targets, loss, initial=None):
     from ..engines.losses import loss_and_adjoint
     trial = net.copy()
     trial.params = theta
-    Y = trial.simulate(inputs)
+    Y = trial.simulate(inputs, initial=initial)
+    Y = {k: Y[k] for k in targets}
     internal = lambda d: {k: np.swapaxes(v, 0, 1) for k, v in d.items()}   # (T, Q, n)
     return loss_and_adjoint(internal(Y), internal(targets), loss)[0]
 
@@ -171,8 +172,14 @@ def cmd_gradcheck(args) -> int:
     v = rng.standard_normal(P)
     v /= np.linalg.norm(v)
     theta = net.params
-    fd = (_loss_at(net, theta + FD_EPS * v, inputs, targets, loss)
-          - _loss_at(net, theta - FD_EPS * v, inputs, targets, loss)) / (2 * FD_EPS)
+    stops = sorted(f"{l.source} -> {layer.name}" for layer in net.spec.layers
+                   for l in layer.links if l.gradient == "stop")
+    # The stopped gradient is the true gradient of the detached net (the stopped sources fed
+    # their recorded values), so that is the net finite differences must be taken of.
+    ref, ref_inputs, ref_initial = net.detach(inputs) if stops else (net, inputs, None)
+    fd = (_loss_at(ref, theta + FD_EPS * v, ref_inputs, targets, loss, ref_initial)
+          - _loss_at(ref, theta - FD_EPS * v, ref_inputs, targets, loss, ref_initial)
+          ) / (2 * FD_EPS)
     gmax = max(np.max(np.abs(g_b)), np.max(np.abs(g_r)))
     engines = float(np.max(np.abs(g_b - g_r)) / gmax) if gmax > 0 else 0.0
     fd_b = abs(g_b @ v - fd) / max(abs(fd), 1e-12)
@@ -191,6 +198,10 @@ def cmd_gradcheck(args) -> int:
          "skipped" if steps else _verdict(fd_r <= GRAD_TOL_FD)],
     ])
     ok = engines <= GRAD_TOL_ENGINES and abs(loss_b - loss_r) <= 1e-12 * max(1.0, abs(loss_b))
+    if stops:
+        print(f"note: gradient: stop on {', '.join(stops)}; fd is of the detached net (those "
+              f"links fed their sources' recorded values), whose true gradient the stopped "
+              f"one is")
     if steps:
         print(f"note: the net uses {', '.join(steps)}, whose derivative is zero almost "
               f"everywhere, so the gradients are zero almost everywhere; only BPTT and RTRL "

@@ -138,6 +138,8 @@ def scatter_taps(plan: Plan, G: Adjoints, link, gX, t0: int, t1: int, tmin=None)
 def _to_sources(plan, P, node, c, d, G, links, t0, t1, tmin):
     for l in links:
         link = node.links[l]
+        if link.stop:
+            continue        # gradient: stop, the source gets nothing through this link
         if plan.nodes[link.source].kind is None and not getattr(G, "inputs_too", False):
             continue        # inputs need no adjoint, unless asked for
         gX = node.kind.vjp_input(P, c, d, l)
@@ -197,7 +199,11 @@ def _backward_recurrent(plan, P, trace, G, comp, learn, grads, t0, t1, tmin):
     delay (fused_groups) send their adjoints back through one matmul."""
     B, Q = t1 - t0, trace.Q
     kinds = {v: plan.nodes[v].kind for v in comp.nodes}
-    found = fused_groups(plan, comp)
+    # A stopped link sends no adjoint: it leaves its fused group, which may then be too
+    # small to fuse (the forward pass still fuses it).
+    found = [(s, d, ms) for s, d, ms in
+             ((s, d, [(v, l) for v, l in ms if not kinds[v].links[l].stop])
+              for s, d, ms in fused_groups(plan, comp)) if len(ms) >= 2]
     members = [v for v in comp.nodes if any(v == m for _, _, ms in found for m, _ in ms)]
     widths = {v: kinds[v].S for v in members}
     Dall = np.zeros((B, Q, sum(widths.values())))
@@ -230,7 +236,7 @@ def _backward_recurrent(plan, P, trace, G, comp, learn, grads, t0, t1, tmin):
         L = node.lookback
         cache = tuple(ci[t0:t1] for ci in trace.caches[name])
         inside = [(l, _sink(plan, G, node.links[l], tmin, t0)) for l in comp.inside[name]
-                  if l not in fused[name]]
+                  if l not in fused[name] and not node.links[l].stop]
         g = G[name][L + t0:L + t1]
         run = None
         if hasattr(node.kind, "compile_backward"):

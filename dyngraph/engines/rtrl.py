@@ -51,7 +51,7 @@ def _programs(plan: Plan) -> List[_Program]:
             v = frontier.pop()
             for link in plan.nodes[v].links:
                 s = link.source
-                if (0 in link.delays and plan.nodes[s].kind is not None
+                if (0 in link.delays and plan.nodes[s].kind is not None and not link.stop
                         and s not in plan.states and s not in seen):
                     seen.add(s)
                     frontier.append(s)
@@ -102,6 +102,8 @@ class _Sweep:
                 s = link.source
                 if plan.nodes[s].kind is None:
                     continue        # inputs do not depend on the parameters
+                if link.stop:
+                    continue        # gradient: stop, the source's sensitivity is not passed
                 n = plan.nodes[s].size
                 taps_ = [(s, j, n, d, not (d == 0 and s not in plan.states))
                          for j, d in enumerate(link.delays)]

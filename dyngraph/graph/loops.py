@@ -4,6 +4,9 @@ Series-parallel form feeds the *measured* output back as an input declared with
 ``feedback_of: <layer>``; parallel form feeds the layer's own output back. Converting keeps
 every link's delays and weights (MATLAB's ``closeloop``/``openloop``): only the links'
 source changes, so a delay-0 feedback link becomes an algebraic loop and is refused.
+
+``detach`` rewires the same way for ``gradient: stop`` links: the net whose true gradient
+the stopped one is, with each stopped source read from an input instead.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from .build import build_graph
 from .params import weight_block_name
 from ..language.spec import InputSpec, Problem, SpecError
 
-__all__ = ["closeloop", "openloop"]
+__all__ = ["closeloop", "openloop", "detach"]
 
 
 def _carry(spec, new_spec, values):
@@ -119,3 +122,44 @@ def openloop(spec, values, meta):
     new_meta = dict(meta)
     new_meta["feedback"] = {k: v for k, v in record.items() if k not in names}
     return new_spec, _carry(spec, new_spec, values), new_meta
+
+
+def detach(spec, values):
+    """The computation that a spec with ``gradient: stop`` links differentiates exactly.
+
+    Every stopped link reads, instead of its source, a new input (``<source>_stopped``, one
+    per source) that is to be fed the source's recorded values: the values of the original
+    net are then unchanged, and since an input does not depend on the parameters, the true
+    gradient of the new net is the stopped gradient of the old one. Layers, link order and
+    parameter blocks stay as they are (only stopped links' weight blocks are renamed), so
+    the flat parameter vectors of both nets are in the same order.
+
+    Parameters
+    ----------
+    spec : Spec
+    values : dict block name -> ndarray
+
+    Returns
+    -------
+    new_spec, new_values, feeds : feeds maps each new input to the node it stands for
+    """
+    graph = build_graph(spec)
+    taken = set(graph.sizes)
+    feeds, rename = {}, {}
+    for layer in spec.layers:
+        for link in layer.links:
+            if link.gradient == "stop" and link.source not in rename:
+                name = f"{link.source}_stopped"
+                while name in taken:
+                    name += "_"
+                taken.add(name)
+                rename[link.source], feeds[name] = name, link.source
+    layers = []
+    for layer in spec.layers:
+        links = tuple(dataclasses.replace(l, source=rename[l.source], gradient="pass")
+                      if l.gradient == "stop" else l for l in layer.links)
+        layers.append(dataclasses.replace(layer, links=links))
+    inputs = spec.inputs + tuple(InputSpec(name, graph.sizes[src])
+                                 for name, src in feeds.items())
+    new_spec = dataclasses.replace(spec, inputs=inputs, layers=tuple(layers))
+    return new_spec, _carry(spec, new_spec, values), feeds

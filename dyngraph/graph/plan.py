@@ -86,7 +86,8 @@ def _links_for(graph: Graph, name: str):
         block = None
         if d["weight"] in ("full", "diagonal"):
             block = weight_block_name(name, src)
-        links.append(LinkInfo(src, tuple(d["delays"]), d["weight"], block))
+        stop = d["link"] is not None and d["link"].gradient == "stop"
+        links.append(LinkInfo(src, tuple(d["delays"]), d["weight"], block, stop))
     return tuple(links)
 
 

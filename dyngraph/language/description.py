@@ -233,6 +233,9 @@ SECTIONS: Mapping[str, Section] = {s.name: s for s in (
             shown_default="global rule"),
         Key("value", "matrix", "the exact initial weights, [layout](#value-layout) (not on "
             "identity weights)", shown_default="none"),
+        Key("gradient", "choice", "`pass`, or `stop`: values pass, derivatives do not (an "
+            "approximate gradient, see [gradient: stop](#gradient-stop))", default="pass",
+            choices=("pass", "stop")),
     )),
     Section("bias", "Bias options", (
         Key("init", "init", "a number or a [rule](#inits)", shown_default="global rule"),

@@ -272,7 +272,7 @@ class SpecReader(ValueReader):
             return LinkSpec(source=source, delays=delays or (0,), weight=weight,
                             learn=weight != "identity", where=where)
         e = self.keys(val, LINK, context)
-        v = self.read(LINK, e, context, ("delays", "weight", "learn"))
+        v = self.read(LINK, e, context, ("delays", "weight", "learn", "gradient"))
         delays = v.get("delays") or (0,)
         weight = v.get("weight") or weight
         learn = weight != "identity"
@@ -288,7 +288,8 @@ class SpecReader(ValueReader):
                     self.error(e[key][0], context, f"an identity weight has no parameters; "
                                f"remove '{key}' or use weight: diagonal or full")
         return LinkSpec(source=source, delays=delays, weight=weight, learn=bool(learn),
-                        init=init, value=value, where=where)
+                        init=init, value=value, where=where,
+                        gradient=v.get("gradient") or LINK.key("gradient").default)
 
     def memory(self, name: str, where: Where, val: Val, context: str) -> MemorySpec:
         """``{kind: gamma, from, order, mu, learn}`` or ``{kind: tdl, from, delays}``."""

@@ -91,6 +91,8 @@ class LinkSpec:
     (value shape S x (k*n): column block j multiplies source(t - delays[j])), ``diagonal``
     (S x k, requires n == S) or ``identity`` (no parameters, requires n == S; sums the taps).
     ``value`` (nested tuples of floats, the documented layout) fixes the initial weights.
+    ``gradient`` is ``pass`` or ``stop``: a stopped link carries values forward but no
+    derivative back to its source (its own weight is still trained).
     """
 
     source: str
@@ -100,6 +102,7 @@ class LinkSpec:
     init: Init = None
     value: Optional[tuple] = None
     where: Where = NOWHERE
+    gradient: str = "pass"
 
 
 @dataclass(frozen=True)

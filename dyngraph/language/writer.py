@@ -35,6 +35,8 @@ def _link(link) -> Dict[str, Any]:
             out["init"] = _init(link.init)
         if link.value is not None:
             out["value"] = [[float(x) for x in row] for row in link.value]
+    if link.gradient != "pass":
+        out["gradient"] = link.gradient
     return out
 
 

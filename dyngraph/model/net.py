@@ -379,6 +379,40 @@ class Net:
         """Parallel (closed-loop) -> series-parallel (open-loop) form; weights kept."""
         return _net_of(*_loops.openloop(self.spec, self._values, self.meta))
 
+    def detach(self, inputs=None, initial=None, steps: Optional[int] = None):
+        """The net whose true gradient is this one's stopped gradient (``gradient: stop``
+        links, docs/spec.md): each stopped link reads a new input ``<source>_stopped`` fed
+        the source's values from a simulation of this net on ``inputs`` and ``initial``.
+        Finite differences of the detached net check the engines' stopped gradients.
+
+        Returns
+        -------
+        net : the detached Net (the same parameters in the same flat order)
+        inputs : dict, ``inputs`` plus the recorded feeds, in the inputs' form
+        initial : dict, ``initial`` plus the feeds' past values (nodes that the detached net
+                  no longer reads with a delay left out)
+        """
+        if self.scaling:
+            raise ValueError("detach works in the net's own units: use a net without scaling")
+        if not self.inputs:
+            X, form, Q, T = self._no_inputs(inputs, initial, steps)
+        else:
+            X, form = self._inputs(inputs)
+            T, Q = next(iter(X.values())).shape[:2]
+        init = self._initial(initial, Q) or {}
+        trace = forward(self.plan, self._values, X, init, steps=(T, Q))
+        spec, values, feeds = _loops.detach(self.spec, self._values)
+        new = _net_of(spec, values, self.meta)
+        X = dict(X)
+        past = {k: v for k, v in init.items() if new.plan.nodes[k].lookback}
+        for name, src in feeds.items():
+            L, Ls = new.plan.nodes[name].lookback, self.plan.nodes[src].lookback
+            X[name] = trace.A[src][Ls:]
+            if L:
+                past[name] = trace.A[src][Ls - L:Ls]
+        form = Form(form.batched, False, form.flat, form.index)
+        return new, from_internal(X, form), self._state_out(past, form)
+
     # ------------------------------------------------------------------ workflow
     def forecast(self, past_inputs, past_outputs, future_inputs=None, steps=None):
         """Multi-step prediction in closed loop from the end of a measured record.

@@ -15,7 +15,9 @@ Each edge is one link. Its label gives the tapped delay line (``d=1`` for one de
 (``W 10×2`` full, ``diag 8×1``, ``id`` identity, none for a memory tap). Links without learned
 weights (identity, ``learn: false``, memory taps) are dashed; links whose every delay is ≥ 1
 are drawn in red, and those that run backwards in the simulation order (feedback) also get
-``constraint=false`` so the layout stays left to right.
+``constraint=false`` so the layout stays left to right. A ``gradient: stop`` link has a bar
+at its source end (``arrowtail=tee``: derivatives do not get past it) and the label line
+``grad stop``, in both views.
 
 Unrolled (``to_dot(net, unroll=T)``): a trellis — one column (cluster) per time step
 t = 0..T-1 with one node per network node, the same node on the same row in every column,
@@ -218,12 +220,20 @@ def _weight_text(net, src: str, dst: str, data) -> str:
     return text
 
 
-def _edge_style(delayed: bool, fixed: bool) -> Dict[str, str]:
+def _is_stopped(data) -> bool:
+    link = data.get("link")
+    return link is not None and link.gradient == "stop"
+
+
+def _edge_style(delayed: bool, fixed: bool, stopped: bool = False) -> Dict[str, str]:
     color = DELAYED_COLOR if delayed else (FIXED_COLOR if fixed else PLAIN_COLOR)
     attrs = {"color": color, "fontcolor": color, "fontname": FONT, "fontsize": "10",
              "style": "dashed" if fixed else "solid"}
     if delayed:
         attrs["penwidth"] = "1.6"
+    if stopped:
+        # Dashes already mean "fixed weight"; the bar marks where derivatives end.
+        attrs.update(dir="both", arrowtail="tee")
     return attrs
 
 
@@ -260,11 +270,12 @@ def _folded(net) -> pydot.Dot:
     for src, dst, _key, data in edges:
         delays = tuple(data["delays"])
         delayed = min(delays) >= 1
-        attrs = _edge_style(delayed, _is_fixed(data))
+        attrs = _edge_style(delayed, _is_fixed(data), _is_stopped(data))
         if delayed and position[src] >= position[dst]:
             # Feedback: let it bend back instead of pulling its source to the right.
             attrs["constraint"] = "false"
-        lines = [_e(x) for x in (_delay_text(delays), _weight_text(net, src, dst, data)) if x]
+        lines = [_e(x) for x in (_delay_text(delays), _weight_text(net, src, dst, data),
+                                 "grad stop" if _is_stopped(data) else "") if x]
         if lines:
             attrs["label"] = _html(lines)
         dot.add_edge(pydot.Edge(ids[src], ids[dst], **attrs))
@@ -325,7 +336,7 @@ def _unrolled(net, T: int) -> pydot.Dot:
             cluster.add_node(pydot.Node(f"{ids[name]}_t{t}", **attrs))
         dot.add_subgraph(cluster)
     for src, t0, dst, t, d, data in unrolled_taps(net, T):
-        attrs = _edge_style(d >= 1, _is_fixed(data))
+        attrs = _edge_style(d >= 1, _is_fixed(data), _is_stopped(data))
         if d >= 1:
             # Beside the arrow head, where the eye follows the tap to its reader.
             attrs["headlabel"] = _html([_e(f"d={d}")])

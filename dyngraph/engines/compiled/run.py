@@ -101,7 +101,7 @@ class CompiledBackend:
                 for l in comp.inside[name]:
                     link = node.links[l]
                     src = plan.nodes[link.source]
-                    if src.kind is None:
+                    if src.kind is None or link.stop:
                         continue
                     sinks[l] = [(em.rows(G[link.source], src.lookback - d), d)
                                 for d in link.delays]
