@@ -318,19 +318,21 @@ class SpecReader(ValueReader):
     def memory_source(self, val: Val, context: str) -> Tuple[str, Tuple[int, ...]]:
         """A memory's ``from``: a layer's grammar held to one source and no weights ->
         (source, delays); ``u``, ``[u]``, ``{u: 1}``, ``{u: "1:2"}``, ``{u: {delays: 1}}``."""
-        one = ("a memory reads exactly one source; to combine several, feed a sum gate "
-               "(kind: sum) or a layer and read that")
+        def one(count):
+            return (f"a memory reads exactly one source, got {count}; to combine several, "
+                    "feed a sum gate (kind: sum) or a layer and read that")
         if isinstance(val, Bad):
             return "", (0,)
         if isinstance(val, Seq):
             if len(val.items) != 1:
-                self.error(val.where, context, f"{one}; got {len(val.items)}")
+                self.error(val.where, context, one(len(val.items)) if val.items
+                           else "from is empty; name the source")
                 return "", (0,)
             val = val.items[0]
         if isinstance(val, Map):
             if len(val.entries) != 1:
-                self.error(val.where, context, f"{one}; got {len(val.entries)}"
-                           if val.entries else "from is empty; name the source")
+                self.error(val.where, context, one(len(val.entries)) if val.entries
+                           else "from is empty; name the source")
                 return "", (0,)
             (source, (swhere, body)), = val.entries.items()
             ctx = f"{context}.{source}"
