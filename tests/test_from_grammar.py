@@ -284,3 +284,21 @@ def test_a_spec_made_in_python_with_a_delayed_gamma_source():
     assert graph.sizes["g"] == 3 * 2
     (_, _, delays), = [e for e in graph.nx.in_edges("g", data="delays") if e[0] == "u"]
     assert delays == (1,)
+
+
+def test_openloop_and_closeloop_move_a_delayed_memory_source():
+    net = dg.load("specs/gamma_feedback.yaml", seed=1)
+    u = np.random.default_rng(2).standard_normal((1, 10, 1))
+    y = net.simulate(u)
+    opened = net.openloop()
+    assert opened.spec.memories[1].source == "y_meas"
+    assert opened.spec.memories[1].source_delays == (1, 2)
+    # The loop y -> g -> e -> s -> y is open: no component holds both y and g.
+    assert not any({"g", "y"} <= set(c.nodes) for c in opened.plan.components)
+    # Fed the net's own outputs, the open loop gives the same outputs; closed again, the
+    # same net.
+    np.testing.assert_allclose(opened.simulate({"u": u, "y_meas": y})["y"], y,
+                               rtol=1e-12, atol=1e-14)
+    closed = opened.closeloop()
+    assert structure(closed.spec) == structure(net.spec)
+    np.testing.assert_allclose(closed.simulate(u), y, rtol=1e-12, atol=1e-14)
