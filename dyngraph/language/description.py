@@ -162,7 +162,8 @@ _LAYER_HINTS = {
     "form": "'form' is an option of the GRU block macro (kind: gru)",
 }
 _MEMORY_HINTS = {
-    "delays": "'delays' belongs to a tdl memory (kind: tdl)",
+    "delays": "'delays' belongs to a tdl memory (kind: tdl); a gamma memory reads its "
+              "source through delays written in from, e.g. from: {u: 1}",
     **{k: f"'{k}' belongs to a gamma memory (kind: gamma)" for k in ("order", "mu", "learn")},
 }
 

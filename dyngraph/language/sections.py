@@ -374,14 +374,14 @@ class SpecReader(ValueReader):
             if "delays" in e:
                 self.error(e["delays"][0], context, f"tdl memory '{name}' gives its delays "
                            f"twice: in 'delays' and in 'from' (at {e['from'][1].where}); "
-                           "give them in one place, e.g. from: {u: \"1:3\"}")
+                           f"give them in one place, e.g. from: {{{source or 'u'}: \"1:3\"}}")
             delays = from_delays
         elif "delays" not in e:
             if isinstance(e.get("from", (None, None))[1], Map):
                 delays = (0,)       # from: {u: 0} says the taps: delay 0 alone
             else:
                 self.error(where, context, f"tdl memory '{name}' needs delays, e.g. "
-                           "delays: \"1:3\" or from: {u: \"1:3\"}")
+                           f"delays: \"1:3\" or from: {{{source or 'u'}: \"1:3\"}}")
         return MemorySpec(name=name, kind="tdl", source=source, delays=delays, where=where)
 
     def outputs(self, entry, root_where: Where):
