@@ -187,7 +187,7 @@ def zero_delay_reads(spec):
     """Independent of dyngraph.graph: (source, target) for every delay-0 read in the spec."""
     edges = [(l.source, layer.name) for layer in spec.layers for l in layer.links if 0 in l.delays]
     for mem in spec.memories:
-        if mem.kind == "gamma" or 0 in mem.delays:
+        if 0 in (mem.source_delays if mem.kind == "gamma" else mem.delays):
             edges.append((mem.source, mem.name))
     return edges
 

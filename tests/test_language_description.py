@@ -67,9 +67,9 @@ def test_every_table_is_in_the_docs(table):
 
 
 def test_update_replaces_a_stale_table():
-    stale = "x\n<!-- generated: tdl -->\n| old |\n<!-- end generated -->\ny\n"
+    stale = "x\n<!-- generated: gamma -->\n| old |\n<!-- end generated -->\ny\n"
     new = reference.update(stale)
-    assert "| old |" not in new and "| `delays` | **required** |" in new
+    assert "| old |" not in new and "| `order` | **required** |" in new
 
 
 def test_schema_is_valid_draft_2020_12():
@@ -111,7 +111,13 @@ def test_schema_knows_every_key(section):
 @pytest.mark.parametrize("fragment, ok", [
     ("layers: {y: {kind: sum, from: u}}", True),           # size inferred
     ("layers: {y: {from: u}}", False),                     # a plain layer needs a size
-    ("layers: {y: {kind: sum, from: u, bias: true}}", False),
+    ("layers: {y: {kind: sum, from: u, bias: true}}", True),   # a gate may have a bias
+    ("layers: {y: {kind: sum, from: u, net: prod}}", False),   # its kind is its net
+    ("layers: {y: {kind: product, from: u, net: prod}}", True),
+    ("memories: {g: {kind: gamma, from: {u: '1:2'}, order: 2}}", True),
+    ("memories: {g: {kind: tdl, from: {u: '0:3'}}}", True),
+    ("memories: {g: {kind: tdl, from: {u: 0, y: 1}}}", False),
+    ("memories: {g: {kind: gamma, from: {u: {weight: full}}, order: 1}}", False),
     ("layers: {y: {size: 1, from: {u: '1:3'}}}", True),
     ("layers: {y: {size: 1, from: {u: {delays: [0, '2:4'], weight: diagonal}}}}", True),
     ("layers: {y: {size: 1, from: {u: {wieght: full}}}}", False),

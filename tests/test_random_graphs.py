@@ -2,10 +2,14 @@
 
 The strategy writes spec text (YAML), so the loader, graph checks, plan and both engines all
 run on it. It draws 1–2 inputs, 1–4 layers (plain layers with random transfers, nets, biases
-and weights, or sum / product gates), sometimes a gamma or tdl memory, links with random
-delay sets (written in random order), feedback links with delays >= 1, and fixed blocks.
-A delay-0 link only ever goes from an earlier-declared node to a later one, so there is no
-algebraic loop. On failure hypothesis prints the spec (``note``).
+and weights, or sum / product gates, with or without a bias), sometimes a gamma or tdl
+memory, links with random delay sets (written in random order), feedback links with delays
+>= 1, and fixed blocks. Memories are written in the one `from` grammar of layers: their
+source as a name, a one-item list or a mapping to delays (a tdl's taps in `from` or in
+`delays`), and sometimes a feedback memory that reads a layer through delays >= 1 and is
+read back at delay 0, so only its delayed source breaks the loop. A delay-0 link otherwise
+only goes from an earlier-declared node to a later one, so there is no algebraic loop. On
+failure hypothesis prints the spec (``note``).
 """
 from __future__ import annotations
 
@@ -47,6 +51,29 @@ def _link_text(draw, src_size, size, gate, delays):
     return _flow(options)
 
 
+def _memory_text(draw, name, src, m, lo):
+    """A gamma or tdl memory on ``src`` (size m) in a random form of the from grammar, its
+    delays >= lo -> (line, size)."""
+    delays = _delays(draw, lo)
+    if draw(st.booleans()):
+        K = draw(st.integers(1, 3))
+        mu = draw(st.sampled_from([0.3, 0.5, 0.8]))
+        learn = draw(st.sampled_from(["true", "true", "false"]))
+        if delays == [0]:
+            source = draw(st.sampled_from([src, f"[{src}]", f"{{{src}: 0}}"]))
+        else:
+            source = draw(st.sampled_from([f"{{{src}: {delays}}}",
+                                           f"{{{src}: {{delays: {delays}}}}}"]))
+        return (f"  {name}: {{kind: gamma, from: {source}, order: {K}, mu: {mu}, "
+                f"learn: {learn}}}", (K + 1) * len(delays) * m)
+    form = draw(st.sampled_from(["from", "delays", "zero"]))
+    if form == "from":
+        body = f"from: {{{src}: {delays}}}"
+    else:
+        body = f"from: {src if form == 'delays' else f'{{{src}: 0}}'}, delays: {delays}"
+    return f"  {name}: {{kind: tdl, {body}}}", len(delays) * m
+
+
 @st.composite
 def spec_texts(draw):
     order = []                       # (name, size): every delay-0 link goes forward in it
@@ -62,17 +89,9 @@ def spec_texts(draw):
     for i in range(n_layers):
         if memory_before == i:
             src, m = draw(st.sampled_from(order))
-            if draw(st.booleans()):
-                K = draw(st.integers(1, 3))
-                mu = draw(st.sampled_from([0.3, 0.5, 0.8]))
-                learn = draw(st.sampled_from(["true", "true", "false"]))
-                memory_lines.append(f"  m0: {{kind: gamma, from: {src}, order: {K}, mu: {mu}, "
-                                    f"learn: {learn}}}")
-                order.append(("m0", (K + 1) * m))
-            else:
-                delays = _delays(draw, 0)
-                memory_lines.append(f"  m0: {{kind: tdl, from: {src}, delays: {delays}}}")
-                order.append(("m0", len(delays) * m))
+            line, size = _memory_text(draw, "m0", src, m, 0)
+            memory_lines.append(line)
+            order.append(("m0", size))
         kind = draw(st.sampled_from(["layer", "layer", "layer", "sum", "product"]))
         if kind == "layer":
             size = draw(st.integers(1, 3))
@@ -80,6 +99,15 @@ def spec_texts(draw):
             size = draw(st.sampled_from(sorted({s for _, s in order})))
         layers.append({"name": f"l{i}", "kind": kind, "size": size, "pos": len(order)})
         order.append((f"l{i}", size))
+    # A feedback memory: it reads a layer through delays >= 1, so layers may read it at
+    # delay 0 (instant) and the loop through it is broken by its source's delay alone.
+    instant = set()
+    if draw(st.integers(0, 2)) == 0:
+        src, m = draw(st.sampled_from([(l["name"], l["size"]) for l in layers]))
+        line, size = _memory_text(draw, "m1", src, m, 1)
+        memory_lines.append(line)
+        order.append(("m1", size))
+        instant.add("m1")
 
     lines.append("layers:")
     for layer in layers:
@@ -95,10 +123,14 @@ def spec_texts(draw):
             links.append((src, _link_text(draw, s, size, gate, _delays(draw, 0))))
         if later and draw(st.booleans()):
             src, s = draw(st.sampled_from(later))
-            links.append((src, _link_text(draw, s, size, gate, _delays(draw, 1))))
+            lo = 0 if src in instant else 1
+            links.append((src, _link_text(draw, s, size, gate, _delays(draw, lo))))
         items = [("size", size), ("transfer", draw(st.sampled_from(TRANSFERS)))]
         if gate:
             items.insert(0, ("kind", kind))
+            bias = draw(st.sampled_from([None, None, "true", "{learn: false}", "{init: 0.5}"]))
+            if bias is not None:
+                items.append(("bias", bias))
         else:
             items.append(("net", draw(st.sampled_from(["sum", "sum", "prod"]))))
             items.append(("bias", draw(st.sampled_from(["true", "false", "{learn: false}"]))))

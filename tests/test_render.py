@@ -106,14 +106,14 @@ def _parse(text):
 
 def _expected_taps(spec, T):
     """Number of tap edges of the unrolled graph, counted from the spec alone: a link with
-    delays D contributes max(T - d, 0) edges per d; a gamma memory reads its source at delay
-    0 and its own state at delay 1; a tdl memory reads its delays."""
+    delays D contributes max(T - d, 0) edges per d; a gamma memory reads its source at its
+    source delays and its own state at delay 1; a tdl memory reads its delays."""
     count = 0
     for layer in spec.layers:
         for link in layer.links:
             count += sum(max(T - d, 0) for d in link.delays)
     for mem in spec.memories:
-        delays = (0, 1) if mem.kind == "gamma" else mem.delays
+        delays = mem.source_delays + (1,) if mem.kind == "gamma" else mem.delays
         count += sum(max(T - d, 0) for d in delays)
     return count
 

@@ -51,7 +51,8 @@ def _links_of(node):
     if isinstance(node, LayerSpec):
         return [(l.source, tuple(l.delays), l.weight, l) for l in node.links]
     if node.kind == "gamma":
-        return [(node.source, (0,), None, None), (node.name, (1,), None, None)]
+        return [(node.source, tuple(node.source_delays), None, None),
+                (node.name, (1,), None, None)]
     return [(node.source, tuple(node.delays), None, None)]
 
 
@@ -68,8 +69,8 @@ def _infer_sizes(spec, problems) -> Dict[str, int]:
             if isinstance(node, MemorySpec):
                 if node.source in sizes:
                     m = sizes[node.source]
-                    sizes[node.name] = m * (node.order + 1 if node.kind == "gamma"
-                                            else len(node.delays))
+                    sizes[node.name] = m * (node.order + 1) * len(node.source_delays) \
+                        if node.kind == "gamma" else m * len(node.delays)
                     pending.remove(node)
                     progress = True
                 elif node.source not in known:

@@ -49,6 +49,17 @@ def _relink(spec, rename):
     return tuple(layers)
 
 
+def _memory_delays(mem):
+    """The delays a memory reads its source through (a delayed read, like a link's)."""
+    return mem.source_delays if mem.kind == "gamma" else mem.delays
+
+
+def _relink_memories(spec, rename, delayed_only=False):
+    return tuple(dataclasses.replace(m, source=rename[m.source])
+                 if m.source in rename and not (delayed_only and min(_memory_delays(m)) < 1)
+                 else m for m in spec.memories)
+
+
 def _problem(layer, message):
     return Problem(layer.where, f"layers.{layer.name}", message)
 
@@ -78,23 +89,24 @@ def closeloop(spec, values, meta):
             record[i.feedback_of] = {"input": i.name, "position": pos}
     new_spec = dataclasses.replace(
         spec, inputs=tuple(i for i in spec.inputs if not i.feedback_of),
-        layers=_relink(spec, fb))
+        layers=_relink(spec, fb), memories=_relink_memories(spec, fb))
     new_meta = dict(meta)
     new_meta["feedback"] = record
     return new_spec, _carry(spec, new_spec, values), new_meta
 
 
 def openloop(spec, values, meta):
-    """Series-parallel form of a parallel net: every link that reads an output layer through
-    delays >= 1 only reads a new input ``<layer>_meas`` (or the name it had before
-    ``closeloop``) declared ``feedback_of`` that layer.
+    """Series-parallel form of a parallel net: every link (or memory) that reads an output
+    layer through delays >= 1 only reads a new input ``<layer>_meas`` (or the name it had
+    before ``closeloop``) declared ``feedback_of`` that layer.
 
     Parameters and returns as :func:`closeloop`.
     """
     record = meta.get("feedback", {})
     outputs = {o for o in spec.outputs if o in {l.name for l in spec.layers}}
-    fed = [o for o in spec.outputs if o in outputs and any(
-        l.source == o and min(l.delays) >= 1 for layer in spec.layers for l in layer.links)]
+    fed = [o for o in spec.outputs if o in outputs and (any(
+        l.source == o and min(l.delays) >= 1 for layer in spec.layers for l in layer.links)
+        or any(m.source == o and min(_memory_delays(m)) >= 1 for m in spec.memories))]
     if not fed:
         return spec, {k: v.copy() for k, v in values.items()}, dict(meta)
     sizes = build_graph(spec).sizes
@@ -118,7 +130,8 @@ def openloop(spec, values, meta):
         inp = InputSpec(names[o], size, feedback_of=o)
         pos = record.get(o, {}).get("position", len(inputs))
         inputs.insert(min(pos, len(inputs)), inp)
-    new_spec = dataclasses.replace(spec, inputs=tuple(inputs), layers=tuple(layers))
+    new_spec = dataclasses.replace(spec, inputs=tuple(inputs), layers=tuple(layers),
+                                   memories=_relink_memories(spec, names, delayed_only=True))
     new_meta = dict(meta)
     new_meta["feedback"] = {k: v for k, v in record.items() if k not in names}
     return new_spec, _carry(spec, new_spec, values), new_meta

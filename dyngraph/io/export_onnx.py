@@ -133,7 +133,7 @@ def _body(onnx, data):
             cur[name] = stacked(v["links"][0])
         elif v["kind"] == "gamma":
             S, m, mu = v["size"], v["size"] // (v["order"] + 1), v["mu"]
-            src, prev = tap(v["links"][0][0], 0), tap(name, 1)
+            src, prev = stacked(v["links"][0]), tap(name, 1)
             hi = b.op("Slice", [prev, b.ints([m]), b.ints([S]), b.ints([1])])
             lo = b.op("Slice", [prev, b.ints([0]), b.ints([S - m]), b.ints([1])])
             new = b.op("Add", [b.op("Mul", [hi, b.const(1.0 - mu, "1-mu")]),

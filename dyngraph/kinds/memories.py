@@ -7,12 +7,13 @@ __all__ = ["GammaKind", "TdlKind"]
 
 
 class GammaKind:
-    """Gamma memory of order K on a source of size m (de Vries & Principe):
+    """Gamma memory of order K on an input of size m (de Vries & Principe):
 
         x_0(t) = s(t);  x_k(t) = (1 - mu) x_k(t-1) + mu x_{k-1}(t-1),  k = 1..K
 
-    Output a = [x_0; ...; x_K], shape (B, Q, (K+1)*m). Link 0 is the source at delay 0,
-    link 1 the node's own output at delay 1.
+    Output a = [x_0; ...; x_K], shape (B, Q, (K+1)*m). Link 0 is the source read through its
+    delays d_1..d_j, so s(t) = [y(t-d_1); ...; y(t-d_j)] (m = j*n; usually j = 1, d_1 = 0);
+    link 1 is the node's own output at delay 1.
     """
 
     name = "gamma"
@@ -73,9 +74,15 @@ class GammaKind:
     def emit_forward(self, em, P, H, inside, out):
         m, S = self.m, self.S
         mu = em.param(P[self.mu])
-        src = inside[0][0] if 0 in inside else em.const(H[0])
+        # x_0 is the source's taps side by side (one per delay of link 0); rows start at
+        # zero, so x_1..x_K need no zeroing.
+        if 0 in inside:
+            n = m // len(inside[0])
+            for j, src in enumerate(inside[0]):
+                em.copy(out.cols(j * n), src, n)
+        else:
+            em.copy(out, em.const(H[0]), m)
         prev = inside[1][0]
-        em.copy(out, src, m)                # rows start at zero: no zeroing of x_1..x_K
         em.scale_add(out.cols(m), prev.cols(m), mu, S - m, one_minus=True)
         em.scale_add(out.cols(m), prev, mu, S - m)
         return ()
@@ -84,8 +91,10 @@ class GammaKind:
         m, S = self.m, self.S
         mu = em.param(P[self.mu])
         em.copy(D, g, S)
-        for dst, d in sinks.get(0, ()):
-            em.add(dst, D, m, guard=d)
+        taps = sinks.get(0, ())
+        n = m // max(len(taps), 1)
+        for j, (dst, d) in enumerate(taps):
+            em.add(dst, D.cols(j * n), n, guard=d)
         for dst, d in sinks.get(1, ()):
             em.scale_add(dst.cols(m), D.cols(m), mu, S - m, one_minus=True, guard=d)
             em.scale_add(dst, D.cols(m), mu, S - m, guard=d)

@@ -11,8 +11,8 @@ This table is the single source of the language's vocabulary. Three things are m
 
 A key's ``type`` is one of :data:`VALUE_TYPES`. Simple types (``int``, ``number``, ``bool``,
 ``name``, ``choice``, ``delays``, ``init``, ``text``) are read generically from the key's
-fields; the structured ones (``from``, ``bias``, ``matrix``, ``vector``, the sections) have
-their own reader and schema fragment.
+fields; the structured ones (``from``, ``source`` — a memory's one-source ``from`` —,
+``bias``, ``matrix``, ``vector``, the sections) have their own reader and schema fragment.
 
 Examples
 --------
@@ -65,8 +65,8 @@ RANGE_PATTERN = r"^\s*[-+]?[0-9]+\s*:\s*[-+]?[0-9]+\s*$"
 
 #: Every value type a key may have.
 VALUE_TYPES = ("version", "text", "int", "number", "bool", "name", "choice", "delays",
-               "init", "matrix", "vector", "bias", "from", "names", "inputs", "layers",
-               "memories")
+               "init", "matrix", "vector", "bias", "from", "source", "names", "inputs",
+               "layers", "memories")
 
 
 class _Required:
@@ -162,7 +162,8 @@ _LAYER_HINTS = {
     "form": "'form' is an option of the GRU block macro (kind: gru)",
 }
 _MEMORY_HINTS = {
-    "delays": "'delays' belongs to a tdl memory (kind: tdl)",
+    "delays": "'delays' belongs to a tdl memory (kind: tdl); a gamma memory reads its "
+              "source through delays written in from, e.g. from: {u: 1}",
     **{k: f"'{k}' belongs to a gamma memory (kind: gamma)" for k in ("order", "mu", "learn")},
 }
 
@@ -181,7 +182,9 @@ _MACRO_FROM = Key("from", "from", "the block's inputs x, as a layer's [`from`]"
                   "(#5-from-links-and-tapped-delay-lines); each gate gets its own weights",
                   default=REQUIRED)
 
-_FROM_MEMORY = Key("from", "name", "the one source the memory reads", default=REQUIRED,
+_FROM_MEMORY = Key("from", "source", "the one source the memory reads, in the [`from` grammar]"
+                   "(#5-from-links-and-tapped-delay-lines) of a layer: `u`, `{u: 1}`, "
+                   "`{u: \"1:2\"}` (its input is the stacked taps)", default=REQUIRED,
                    what="source")
 
 SECTIONS: Mapping[str, Section] = {s.name: s for s in (
@@ -214,7 +217,7 @@ SECTIONS: Mapping[str, Section] = {s.name: s for s in (
         Key("net", "choice", "`sum` or `prod`", default="sum", choices=NETS,
             shown_default="`sum` (`prod` for `kind: product`)"),
         Key("bias", "bias", "`true`, `false` or `{init, value, learn}`, see [bias](#bias)",
-            default=True, shown_default="`true` for `kind: layer`"),
+            default=True, shown_default="`true` for `kind: layer`, `false` for sum/product"),
         Key("kind", "choice", "`layer`, `sum` or `product`, see [kinds](#kinds); `lstm` or "
             "`gru` make the entry a [block macro](#block-macros)",
             default="layer", choices=LAYER_KINDS + MACRO_KINDS),
@@ -268,7 +271,9 @@ SECTIONS: Mapping[str, Section] = {s.name: s for s in (
         Key("kind", "choice", "`tdl`", default=REQUIRED, what="memory kind",
             choices=MEMORY_KINDS),
         _FROM_MEMORY,
-        _delays_key(REQUIRED, "delays in any form of "
-                    "[§5](#5-from-links-and-tapped-delay-lines)"),
+        Key("delays", "delays", "the taps, delays in any form of "
+            "[§5](#5-from-links-and-tapped-delay-lines); or give them in `from` instead "
+            "(`from: {u: \"1:3\"}`), not in both", shown_default="required, unless `from` "
+            "gives them"),
     ), hints=_MEMORY_HINTS),
 )}

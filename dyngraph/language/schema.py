@@ -92,7 +92,8 @@ def _value(key: Key) -> Dict:
         return {"type": "boolean"}
     if t == "choice":
         return {"enum": list(key.choices) + list(key.aliases)}
-    if t in ("name", "delays", "init", "matrix", "vector", "bias", "from", "names"):
+    if t in ("name", "delays", "init", "matrix", "vector", "bias", "from", "source",
+             "names"):
         return {"$ref": f"#/$defs/{t}"}
     if t in ("inputs", "layers", "memories"):
         return {"$ref": f"#/$defs/{t}"}
@@ -105,9 +106,11 @@ def _defs() -> Dict:
     delay_range = {"type": "string", "pattern": RANGE_PATTERN}
     number = {"type": "number"}
     layer = _object(SECTIONS["layer"], required_extra=("from",))
-    # Only a plain layer needs a size and may have a bias.
+    # Only a plain layer needs a size; a gate's kind is its net, restated or left out.
     layer["if"] = {"properties": {"kind": {"enum": ["sum", "product"]}}, "required": ["kind"]}
-    layer["then"] = {"not": {"required": ["bias"]}}
+    layer["then"] = {"anyOf": [
+        {"properties": {"kind": {"const": gate}, "net": {"const": net}}}
+        for gate, net in (("sum", "sum"), ("product", "prod"))]}
     layer["else"] = {"required": ["size"]}
     # A macro kind makes the entry a macro, with its own keys (the defs below).
     layer["properties"]["kind"]["enum"] = list(LAYER_KINDS)
@@ -140,6 +143,16 @@ def _defs() -> Dict:
             {"type": "object", "minProperties": 1, "propertyNames": name,
              "additionalProperties": {"anyOf": [{"$ref": "#/$defs/delays"}, {"type": "null"},
                                                 {"$ref": "#/$defs/link"}]}},
+        ]},
+        # A memory's from: the same forms held to one source, with delays and no weights.
+        "source": {"anyOf": [
+            name,
+            {"type": "array", "items": name, "minItems": 1, "maxItems": 1},
+            {"type": "object", "minProperties": 1, "maxProperties": 1, "propertyNames": name,
+             "additionalProperties": {"anyOf": [
+                 {"$ref": "#/$defs/delays"}, {"type": "null"},
+                 {"type": "object", "additionalProperties": False,
+                  "properties": {"delays": {"$ref": "#/$defs/delays"}}}]}},
         ]},
         "input": _object(SECTIONS["input"], required_extra=("size",)),
         "inputs": {"anyOf": [{"type": "null"}, {

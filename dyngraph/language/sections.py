@@ -185,15 +185,12 @@ class SpecReader(ValueReader):
         return net or implied
 
     def bias(self, entry, kind: str, layer_where: Where, context: str) -> BiasSpec:
-        """``bias: true|false|{init, value, learn}``; sum and product layers have none."""
+        """``bias: true|false|{init, value, learn}``. A sum or product gate has none unless
+        it is written; then it is read, and learned, as a layer's."""
         ctx = f"{context}.bias"
-        if kind != "layer":
-            if entry is not None:
-                net = "prod" if kind == "product" else "sum"
-                self.error(entry[0], ctx, f"a {kind} layer has no bias; remove 'bias', or use "
-                           f"kind: layer with net: {net} if you want one")
-            return BiasSpec(enabled=False, learn=False, where=layer_where)
         if entry is None:
+            if kind != "layer":
+                return BiasSpec(enabled=False, learn=False, where=layer_where)
             return BiasSpec(where=layer_where)
         key_where, val = entry
         if isinstance(val, Scalar) and isinstance(val.value, bool):
@@ -307,24 +304,59 @@ class SpecReader(ValueReader):
         section = SECTIONS.get(kind, GAMMA)
         either = GAMMA.names() + tuple(k for k in TDL.names() if k not in GAMMA.names())
         e = self.keys(val, section, context, None if kind else either)
-        source = ""
+        source, delays = "", (0,)
         if "from" in e:
-            fval = e["from"][1]
-            if isinstance(fval, (Seq, Map)):
-                self.error(fval.where, f"{context}.from", "a memory reads exactly one source; "
-                           "write from: name")
-            else:
-                source = self.simple(section.key("from"), fval, f"{context}.from") or ""
+            source, delays = self.memory_source(e["from"][1], f"{context}.from")
         else:
             self.error(where, context, f"memory '{name}' needs a source: from: name")
         if kind == "tdl":
-            return self.tdl(name, where, e, source, context)
+            return self.tdl(name, where, e, source, delays, context)
         if kind == "gamma":
-            return self.gamma(name, where, e, source, context)
+            return self.gamma(name, where, e, source, delays, context)
         # Without a valid kind, kind-specific "missing key" errors would only be noise.
         return MemorySpec(name=name, kind="gamma", source=source, where=where)
 
-    def gamma(self, name, where, e, source, context) -> MemorySpec:
+    def memory_source(self, val: Val, context: str) -> Tuple[str, Tuple[int, ...]]:
+        """A memory's ``from``: a layer's grammar held to one source and no weights ->
+        (source, delays); ``u``, ``[u]``, ``{u: 1}``, ``{u: "1:2"}``, ``{u: {delays: 1}}``."""
+        def one(count):
+            return (f"a memory reads exactly one source, got {count}; to combine several, "
+                    "feed a sum gate (kind: sum) or a layer and read that")
+        if isinstance(val, Bad):
+            return "", (0,)
+        if isinstance(val, Seq):
+            if len(val.items) != 1:
+                self.error(val.where, context, one(len(val.items)) if val.items
+                           else "from is empty; name the source")
+                return "", (0,)
+            val = val.items[0]
+        if isinstance(val, Map):
+            if len(val.entries) != 1:
+                self.error(val.where, context, one(len(val.entries)) if val.entries
+                           else "from is empty; name the source")
+                return "", (0,)
+            (source, (swhere, body)), = val.entries.items()
+            ctx = f"{context}.{source}"
+            self.name(source, swhere, ctx, "source")
+            if isinstance(body, Scalar) and body.value is None:
+                return source, (0,)
+            if isinstance(body, Map):
+                for key, (kwhere, _) in body.entries.items():
+                    if key != "delays" and key in LINK.names():
+                        self.error(kwhere, ctx, f"a memory has no weights, so '{key}' has "
+                                   "no meaning here; a memory's source takes only delays, "
+                                   f"e.g. from: {{{source}: 1}}")
+                    elif key != "delays":
+                        self.error(kwhere, ctx, f"unknown key '{key}'; a memory's source "
+                                   f"takes only delays, e.g. from: {{{source}: {{delays: 1}}}}")
+                if "delays" not in body.entries:
+                    return source, (0,)
+                body = body.entries["delays"][1]
+                ctx = f"{ctx}.delays"
+            return source, self.delays(body, ctx) or (0,)
+        return self.source_name(val, context, "source") or "", (0,)
+
+    def gamma(self, name, where, e, source, delays, context) -> MemorySpec:
         """The gamma-specific keys: order (required), mu in (0, 2), learn."""
         v = self.read(GAMMA, e, context, ("order", "mu", "learn"))
         if "order" not in e:
@@ -332,13 +364,25 @@ class SpecReader(ValueReader):
         mu = v.get("mu")
         return MemorySpec(name=name, kind="gamma", source=source, order=v.get("order"),
                           mu=GAMMA.key("mu").default if mu is None else mu,
-                          learn=v.get("learn") is not False, where=where)
+                          learn=v.get("learn") is not False, source_delays=delays,
+                          where=where)
 
-    def tdl(self, name, where, e, source, context) -> MemorySpec:
-        """The tdl-specific key: delays (required)."""
+    def tdl(self, name, where, e, source, from_delays, context) -> MemorySpec:
+        """The tdl's taps, given by ``delays`` or in ``from`` (one place: a tdl's input is
+        its source, so taps of taps would only restate a longer line)."""
         delays = self.read(TDL, e, context, ("delays",)).get("delays") or ()
-        if "delays" not in e:
-            self.error(where, context, f"tdl memory '{name}' needs delays, e.g. delays: \"1:3\"")
+        if from_delays != (0,):
+            if "delays" in e:
+                self.error(e["delays"][0], context, f"tdl memory '{name}' gives its delays "
+                           f"twice: in 'delays' and in 'from' (at {e['from'][1].where}); "
+                           f"give them in one place, e.g. from: {{{source or 'u'}: \"1:3\"}}")
+            delays = from_delays
+        elif "delays" not in e:
+            if isinstance(e.get("from", (None, None))[1], Map):
+                delays = (0,)       # from: {u: 0} says the taps: delay 0 alone
+            else:
+                self.error(where, context, f"tdl memory '{name}' needs delays, e.g. "
+                           f"delays: \"1:3\" or from: {{{source or 'u'}: \"1:3\"}}")
         return MemorySpec(name=name, kind="tdl", source=source, delays=delays, where=where)
 
     def outputs(self, entry, root_where: Where):

@@ -137,7 +137,10 @@ class MemorySpec:
     """A memory node on one source.
 
     ``gamma``: order K >= 1, mu in (0, 2), learnable unless ``learn`` is False; output
-    [x_0; ...; x_K], size (K+1)*n. ``tdl``: output [s(t-d_1); ...; s(t-d_k)], size k*n.
+    [x_0; ...; x_K], size (K+1)*m. Its input x_0(t) is the source read through
+    ``source_delays`` (d_1..d_j): x_0(t) = [s(t-d_1); ...; s(t-d_j)], m = j*n.
+    ``tdl``: output [s(t-d_1); ...; s(t-d_k)], size k*n; delays written in ``from`` are
+    its ``delays`` (so ``source_delays`` stays (0,)).
     """
 
     name: str
@@ -147,6 +150,7 @@ class MemorySpec:
     mu: float = 0.5
     learn: bool = True
     delays: Tuple[int, ...] = ()
+    source_delays: Tuple[int, ...] = (0,)
     where: Where = NOWHERE
 
 

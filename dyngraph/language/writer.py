@@ -49,7 +49,8 @@ def _layer(layer) -> Dict[str, Any]:
     out["transfer"] = layer.transfer
     if layer.kind == "layer":
         out["net"] = layer.net
-        b = layer.bias
+    b = layer.bias
+    if layer.kind == "layer" or b.enabled:      # a gate's default is no bias
         if not b.enabled:
             out["bias"] = False
         else:
@@ -65,7 +66,10 @@ def _layer(layer) -> Dict[str, Any]:
 
 def _memory(mem) -> Dict[str, Any]:
     if mem.kind == "gamma":
-        return _Flow({"kind": "gamma", "from": mem.source, "order": int(mem.order),
+        source: Any = mem.source
+        if tuple(mem.source_delays) != (0,):
+            source = _Flow({mem.source: [int(d) for d in mem.source_delays]})
+        return _Flow({"kind": "gamma", "from": source, "order": int(mem.order),
                       "mu": float(mem.mu), "learn": bool(mem.learn)})
     return _Flow({"kind": mem.kind, "from": mem.source,
                   "delays": [int(d) for d in mem.delays]})

@@ -151,6 +151,9 @@ def _node_attrs(net, name: str, folded: bool, t: Optional[int] = None) -> Dict[s
             extra = f"size {size}"
             if spec.transfer != "linear":
                 extra += f" · {_e(spec.transfer)}"
+            if spec.bias.enabled:
+                extra += " · " + ("b ∘" if spec.net == "prod" else "+ b")
+                extra += "" if spec.bias.learn else " fixed"
             lines.append(_small(extra, 9))
         attrs.update(shape="circle", fillcolor="#fdf2d0", margin="0.02")
     elif kind == "layer":

@@ -27,7 +27,9 @@ def node_rows(net) -> List[List[str]]:
             detail = f"{spec.transfer}, net {spec.net}, " + \
                 ("bias" if spec.bias.enabled else "no bias") + f"; from {srcs}"
         elif kind == "gamma":
-            detail = f"order {spec.order}, mu {net.get(name + '.mu')[0]:.4g}; from {spec.source}"
+            src = spec.source if tuple(spec.source_delays) == (0,) else \
+                f"{spec.source}[{format_delays(spec.source_delays)}]"
+            detail = f"order {spec.order}, mu {net.get(name + '.mu')[0]:.4g}; from {src}"
         elif kind == "tdl":
             detail = f"delays {format_delays(spec.delays)}; from {spec.source}"
         elif getattr(spec, "feedback_of", None):
