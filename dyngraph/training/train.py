@@ -47,6 +47,7 @@ from .windows import cut_windows
 from ..engines.losses import LOSSES, loss_and_adjoint
 from ..engines.backend import resolve as resolve_backend
 from ..engines.simulate import forward
+from ..graph.plan import require_derivatives
 
 __all__ = ["train", "TrainResult", "METHODS"]
 
@@ -488,6 +489,7 @@ def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: 
         raise ValueError(f"train: epochs must be >= 0, got {epochs}")
     if net.n_params == 0:
         raise ValueError("train: the net has no learnable parameters")
+    require_derivatives(net.plan, "training")
 
     if init is True:
         init = "fanin"
