@@ -18,7 +18,7 @@ import pytest
 
 import dyngraph as dg
 from dyngraph.cli import main
-from dyngraph.io.export_numpy import RUNTIME_TRANSFERS, ExportError
+from dyngraph.io.export_numpy import RANDOM_TRANSFERS, RUNTIME_TRANSFERS, ExportError
 from dyngraph.kinds.transfers import TRANSFERS
 from dyngraph.training.scaling import fit_scaling
 
@@ -197,13 +197,31 @@ def _check_onnx(net, tmp_path, u, want, ort):
 
 
 def test_the_interpreter_knows_every_transfer():
-    assert set(RUNTIME_TRANSFERS) == set(TRANSFERS)
+    assert set(RUNTIME_TRANSFERS) | set(RANDOM_TRANSFERS) == set(TRANSFERS)
+    assert not set(RUNTIME_TRANSFERS) & set(RANDOM_TRANSFERS)
 
 
-@pytest.mark.parametrize("transfer", sorted(TRANSFERS))
+@pytest.mark.parametrize("transfer", sorted(set(TRANSFERS) - set(RANDOM_TRANSFERS)))
 def test_every_transfer_exports(transfer, tmp_path):
     net = random_net(TRANSFER_SPEC.format(t=transfer), seed=7)
     _check_both(net, tmp_path, {"u": 2.0 * random_inputs(net, seed=8)["u"]})
+
+
+def test_argmax_exports_the_first_of_tied_maxima(tmp_path):
+    net = random_net(TRANSFER_SPEC.format(t="argmax"), seed=7)
+    for block in net.block_names:       # y(t) = argmax of n = (u_1(t-2), u_2(t-2), 0)
+        net.set(block, np.zeros_like(net.get(block)))
+    net.set("y.W[u]", np.eye(3, 2))
+    u = {"u": np.array([[[1.0, 1.0], [2.0, -1.0], [-1.0, 0.0], [0.0, 0.0], [0.0, 0.0]]])}
+    _check_both(net, tmp_path, u)
+    np.testing.assert_array_equal(net.simulate(u)["y"][0, 2:], [[1, 0, 0], [1, 0, 0], [0, 1, 0]])
+
+
+@pytest.mark.parametrize("suffix", [".py", ".onnx"])
+def test_a_sampling_net_is_refused_by_name(suffix, tmp_path):
+    net = random_net(TRANSFER_SPEC.format(t="sample"), seed=7)
+    with pytest.raises(ExportError, match="node 'h': transfer 'sample' draws"):
+        net.export(tmp_path / f"m{suffix}")
 
 
 def test_features_no_catalog_spec_uses(tmp_path):

@@ -19,6 +19,7 @@ from typing import Callable, Dict, FrozenSet, Tuple
 import numpy as np
 import pytest
 
+from dyngraph.kinds.transfers import NoDerivative, random_stream
 from dyngraph.kinds import (KINDS, TRANSFER_ALIASES, TRANSFERS, WEIGHTS, GammaKind, LayerKind,
                             LinkInfo, TdlKind)
 
@@ -65,14 +66,20 @@ TRANSFER_REFS: Dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "hardlim": lambda n: np.where(n >= 0, 1.0, 0.0),
     "hardlims": lambda n: np.where(n >= 0, 1.0, -1.0),
     "softmax": lambda n: np.exp(n) / np.exp(n).sum(axis=-1, keepdims=True),
+    "argmax": lambda n: (np.arange(n.shape[-1]) == np.argmax(n, axis=-1)[..., None]) * 1.0,
 }
+
+#: Transfers without a derivative (symbol pickers): vjp raises; ``sample`` draws (its
+#: reference is in tests/test_generation.py, by its frequencies).
+NO_DERIVATIVE = {"argmax", "sample"}
 
 #: Transfers whose derivative is zero almost everywhere: only the forward values are checked.
 STEP_TRANSFERS = {"hardlim", "hardlims"}
 
 
 def test_every_transfer_has_a_reference():
-    assert set(TRANSFER_REFS) == set(TRANSFERS)
+    assert set(TRANSFER_REFS) | {"sample"} == set(TRANSFERS)
+    assert {n for n, t in TRANSFERS.items() if not t.differentiable} == NO_DERIVATIVE
     assert STEP_TRANSFERS <= set(TRANSFERS)
 
 
@@ -86,26 +93,37 @@ def test_transfer_forward(name):
     rng = np.random.default_rng(1)
     n = rng.uniform(-3, 3, (B, Q, 3))
     n[0, 0] = [0.0, 1.0, -1.0]          # the kinks and the step point exactly
-    tr = TRANSFERS[name]
-    np.testing.assert_allclose(tr.f(n), TRANSFER_REFS[name](n), rtol=1e-13, atol=1e-15)
+    tr = TRANSFERS[name].bound("y")
+    with random_stream(0):
+        a = tr.f(n)
+    if name == "sample":
+        assert set(np.unique(a)) <= {0.0, 1.0}
+        np.testing.assert_array_equal(a.sum(axis=-1), 1.0)
+    else:
+        np.testing.assert_allclose(a, TRANSFER_REFS[name](n), rtol=1e-13, atol=1e-15)
     assert tr.linear == (name == "linear")
 
 
 @pytest.mark.parametrize("name", sorted(TRANSFERS))
 def test_transfer_large_arguments_stay_finite(name):
     n = np.array([[-800.0, -30.0, 0.0, 30.0, 800.0]])
-    with np.errstate(over="raise", invalid="raise"):
-        a = TRANSFERS[name].f(n)
+    with np.errstate(over="raise", invalid="raise"), random_stream(0):
+        a = TRANSFERS[name].bound("y").f(n)
     assert np.all(np.isfinite(a))
 
 
 @pytest.mark.parametrize("name", sorted(TRANSFERS))
 def test_transfer_vjp(name):
     rng = np.random.default_rng(2)
-    tr = TRANSFERS[name]
+    tr = TRANSFERS[name].bound("y")
     n = away_from_kinks(rng, (B, Q, 3))
     g = rng.standard_normal(n.shape)
-    a = tr.f(n)
+    with random_stream(0):
+        a = tr.f(n)
+    if name in NO_DERIVATIVE:
+        with pytest.raises(NoDerivative, match=name):
+            tr.vjp(n, a, g)
+        return
     got = tr.vjp(n, a, g)
     assert got.shape == n.shape
     if name in STEP_TRANSFERS:
@@ -450,16 +468,18 @@ def test_kind_rules_broadcast_over_directions(kind_name, variant):
 @pytest.mark.parametrize("name", sorted(TRANSFERS))
 def test_transfer_in_place_forms(name):
     rng = np.random.default_rng(8)
-    tr = TRANSFERS[name]
+    tr = TRANSFERS[name].bound("y")
     n = away_from_kinks(rng, (B, Q, 3))
-    a = tr.f(n)
     out = np.full(n.shape, np.nan)
-    tr.apply_into(n, out)
+    with random_stream(0):
+        a = tr.f(n)
+    with random_stream(0):            # the same draws: the in-place form is the same rule
+        tr.apply_into(n, out)
     np.testing.assert_array_equal(out, a)
     if tr.elementwise and not tr.linear:      # vjp is g * f'(n), f' stated once
         g = rng.standard_normal(n.shape)
         np.testing.assert_allclose(tr.vjp(n, a, g), g * tr.deriv(n, a), rtol=1e-15, atol=0)
-    assert tr.elementwise == (name != "softmax")
+    assert tr.elementwise == (name not in {"softmax"} | NO_DERIVATIVE)
 
 
 def _reader(x, single):

@@ -15,7 +15,7 @@ from typing import Dict, Mapping, Optional, Tuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from ..graph.plan import Plan
+from ..graph.plan import Plan, require_derivatives
 from .simulate import Trace, fused_groups, taps
 
 __all__ = ["backward", "Adjoints", "finish_recurrent"]
@@ -41,6 +41,7 @@ def backward(plan: Plan, P: Mapping[str, np.ndarray], trace: Trace,
     grads : dict block name -> array of the block's shape
     initial : dict node name -> (L_v, Q, n_v), dF/d(initial values) (empty when truncated)
     """
+    require_derivatives(plan, "backpropagation")
     T = trace.T
     t0, t1 = (0, T) if t_range is None else t_range
     G = Adjoints(plan, trace)

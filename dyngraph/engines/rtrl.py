@@ -23,7 +23,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from ..graph.plan import Plan
+from ..graph.plan import Plan, require_derivatives
 from .simulate import Trace, forward, taps, final_state
 
 __all__ = ["gradient", "output_sensitivities", "OnlineRTRL"]
@@ -63,6 +63,7 @@ class _Sweep:
     """Ring buffers of state sensitivities and the per-head block computation."""
 
     def __init__(self, plan: Plan, P, Q: int):
+        require_derivatives(plan, "RTRL (gradient, Jacobian)")
         self.plan, self.P = plan, P
         self.learn = frozenset(b.name for b in plan.blocks if b.learn)
         self.offsets = {b.name: (b.offset, b.size) for b in plan.blocks if b.learn}

@@ -14,9 +14,10 @@ import networkx as nx
 
 from .build import Graph
 from ..kinds.table import KINDS, LinkInfo
+from ..kinds.transfers import NoDerivative
 from .params import Block, bias_block_name, blocks_of, mu_block_name, weight_block_name
 
-__all__ = ["Plan", "NodePlan", "Component", "make_plan"]
+__all__ = ["Plan", "NodePlan", "Component", "make_plan", "require_derivatives"]
 
 
 @dataclass(frozen=True)
@@ -68,12 +69,26 @@ class Plan:
     n_params: int
 
 
+def require_derivatives(plan: "Plan", what: str = "a gradient") -> None:
+    """Raise :class:`~dyngraph.kinds.transfers.NoDerivative` (a ValueError) naming the
+    first layer whose transfer has no derivative (argmax, sample) — before any work, rather
+    than a failure deep inside a backward pass."""
+    for name, node in plan.nodes.items():
+        tr = getattr(node.kind, "transfer", None)
+        if tr is not None and not tr.differentiable:
+            raise NoDerivative(
+                f"layer '{name}' uses transfer '{node.kind.transfer_name}', which has no "
+                f"derivative; {what} cannot pass through it. Train the net with a "
+                f"differentiable output (e.g. softmax) and pick symbols at generation time "
+                f"(simulate/forecast with sample='argmax' or 'sample')")
+
+
 def _kind_for(graph: Graph, name: str, links):
     data = graph.nx.nodes[name]
     spec, size = data["spec"], data["size"]
     if data["kind"] == "layer":
         bias = bias_block_name(name) if spec.bias.enabled else None
-        return KINDS["layer"](size, links, spec.transfer, spec.net, bias)
+        return KINDS["layer"](size, links, spec.transfer, spec.net, bias, name=name)
     if data["kind"] == "gamma":
         return KINDS["gamma"](size, links, spec.order, mu_block_name(name))
     return KINDS["tdl"](size, links)

@@ -40,7 +40,9 @@ class ExportError(ValueError):
 
 #: Transfers the embedded interpreter knows (tests check this covers dyngraph's table).
 RUNTIME_TRANSFERS = ("linear", "tanh", "sigmoid", "relu", "softplus", "satlin", "satlins",
-                     "hardlim", "hardlims", "softmax")
+                     "hardlim", "hardlims", "softmax", "argmax")
+#: Transfers no exported model can reproduce: a draw from dyngraph's seeded stream.
+RANDOM_TRANSFERS = ("sample",)
 
 ScalingMaps = Optional[Tuple[Mapping[str, Tuple[np.ndarray, np.ndarray]],
                              Mapping[str, Tuple[np.ndarray, np.ndarray]]]]
@@ -80,6 +82,11 @@ def describe(plan: Plan, values: Mapping[str, np.ndarray], scaling: ScalingMaps 
         if kind is None:
             d["kind"] = "input"
         elif kind.name == "layer":
+            if kind.transfer_name in RANDOM_TRANSFERS:
+                raise ExportError(f"export: node '{nname}': transfer "
+                                  f"'{kind.transfer_name}' draws from dyngraph's random "
+                                  f"stream, which an exported model cannot reproduce; "
+                                  f"export the net with its softmax output instead")
             if kind.transfer_name not in RUNTIME_TRANSFERS:
                 raise ExportError(f"export: node '{nname}': transfer '{kind.transfer_name}' "
                                   f"is not supported by the exporter")
@@ -210,6 +217,12 @@ def _softmax(n):
     return z / z.sum(axis=-1, keepdims=True)
 
 
+def _argmax(n):
+    out = np.zeros(n.shape)
+    np.put_along_axis(out, np.argmax(n, axis=-1)[..., None], 1.0, axis=-1)
+    return out
+
+
 _TRANSFERS = {
     "linear": lambda n: n,
     "tanh": np.tanh,
@@ -221,6 +234,7 @@ _TRANSFERS = {
     "hardlim": lambda n: (n >= 0).astype(float),
     "hardlims": lambda n: np.where(n >= 0, 1.0, -1.0),
     "softmax": _softmax,
+    "argmax": _argmax,
 }
 
 _NODES = {v["name"]: v for v in NODES}

@@ -100,6 +100,15 @@ def _transfer(b: _Builder, name: str, n: str, node: str) -> str:
         return b.op("Where", [b.op("GreaterOrEqual", [n, zero()]), one(), low])
     if name == "softmax":
         return b.op("Softmax", [n], axis=-1)
+    if name == "argmax":
+        # Hardmax runs only in float32 in onnxruntime, where distinct doubles may tie: the
+        # first maximum in float64 is the maximum whose running count of maxima is 1.
+        double = b.onnx.TensorProto.DOUBLE
+        top = b.op("ReduceMax", [n], axes=[-1], keepdims=1)
+        at_top = b.op("Cast", [b.op("Equal", [n, top])], to=double)
+        count = b.op("CumSum", [at_top, b.ints(-1, "last_axis")])
+        first = b.op("Cast", [b.op("Equal", [count, one()])], to=double)
+        return b.op("Mul", [at_top, first])
     raise ExportError(f"export to .onnx: node '{node}': transfer '{name}' has no ONNX form")
 
 

@@ -22,10 +22,11 @@ class LayerKind(SteppedLayerRules, CompiledLayerRules):
 
     name = "layer"
 
-    def __init__(self, size, links, transfer, net, bias_block):
+    def __init__(self, size, links, transfer, net, bias_block, name=None):
         self.S = size
         self.links = tuple(links)
-        self.transfer = TRANSFERS[transfer]
+        # A sampling transfer draws from the stream of this layer's name (see transfers).
+        self.transfer = TRANSFERS[transfer].bound(name)
         self.transfer_name = transfer
         self.prod = net == "prod"
         self.bias = bias_block

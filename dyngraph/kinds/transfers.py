@@ -2,15 +2,30 @@
 
 Used by the layer kind (it applies them) and the spec language (valid names, the docs table).
 Adding a transfer is one entry here (and a sample in tests/test_kinds.py).
+
+Two transfers pick a symbol rather than shape a value: ``argmax`` (the one-hot of the
+largest element) and ``sample`` (the one-hot of a draw from the softmax probabilities).
+They have no derivative (``differentiable=False``): the engines refuse any gradient through
+them up front. ``sample`` draws its uniforms from the random stream of the run
+(:func:`random_stream`), one generator per layer, so a layer's draws depend on the seed and
+the layer's name only — not on the backend, on chunking, or on other sampling layers.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import dataclasses
+import zlib
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["Transfer", "TRANSFERS", "TRANSFER_ALIASES"]
+__all__ = ["Transfer", "TRANSFERS", "TRANSFER_ALIASES", "random_stream", "NoDerivative"]
+
+
+class NoDerivative(ValueError):
+    """A gradient was asked through a transfer that has none (argmax, sample)."""
 
 
 @dataclass(frozen=True)
@@ -36,10 +51,24 @@ class Transfer:
     #: in terms of ``n`` and ``a`` — that the compiled backend turns into its loops
     #: (:mod:`dyngraph.engines.compiled`); None for a transfer over the whole layer.
     scalar: Optional[Tuple[str, str]] = None
+    #: False for a transfer without a derivative (a symbol picker): gradients refuse it.
+    differentiable: bool = True
+    #: True when ``f(n, u)`` also takes uniforms u (shape ``n.shape[:-1]``) from the run's
+    #: random stream; :meth:`bound` gives the plain ``f(n)`` of one layer.
+    random: bool = False
 
     @property
     def elementwise(self) -> bool:
         return self.vjp_rule is None
+
+    def bound(self, key: str) -> "Transfer":
+        """This transfer with ``f(n)`` drawing from the stream of ``key`` (a layer name);
+        itself when it draws nothing."""
+        if not self.random:
+            return self
+        rule = self.f
+        return dataclasses.replace(self, f=lambda n: rule(n, _uniforms(key, np.shape(n)[:-1])),
+                                   random=False)
 
     def vjp(self, n, a, g):
         if self.vjp_rule is not None:
@@ -99,6 +128,70 @@ def _softmax(n):
     return z / z.sum(axis=-1, keepdims=True)
 
 
+def _one_hot(index, like):
+    out = np.zeros(np.shape(like))
+    np.put_along_axis(out, np.asarray(index)[..., None], 1.0, axis=-1)
+    return out
+
+
+def _argmax(n):
+    return _one_hot(np.argmax(n, axis=-1), n)     # np.argmax: the first of tied maxima
+
+
+def _sample(n, u):
+    # Inverse CDF of the softmax probabilities: the first symbol whose cumulative
+    # probability exceeds u. Scaling u by the last cumulative sum keeps a rounding shortfall
+    # of the sum below 1 from ever running past the last symbol.
+    c = np.cumsum(_softmax(n), axis=-1)
+    index = np.sum(c < (u * c[..., -1])[..., None], axis=-1)
+    return _one_hot(np.minimum(index, np.shape(n)[-1] - 1), n)
+
+
+def _no_vjp(name):
+    def vjp(n, a, g):
+        raise NoDerivative(f"transfer '{name}' has no derivative")
+    return vjp
+
+
+_STREAM: contextvars.ContextVar = contextvars.ContextVar("dyngraph_random_stream",
+                                                         default=None)
+
+
+@contextlib.contextmanager
+def random_stream(seed=None):
+    """The random stream of the ``sample`` transfers run inside the block.
+
+    Each layer draws from its own generator, seeded by (``seed``, CRC-32 of the layer's
+    name), in time order (then sequence): the same seed gives the same symbols whichever
+    backend, chunking or evaluation order runs the layers. Streams nest; the innermost wins.
+    ``seed=None`` carries on the stream already open, or opens seed 0 when there is none
+    (so a run without a seed is still reproducible).
+    """
+    if seed is None and _STREAM.get() is not None:
+        yield
+        return
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                             or seed < 0):
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    token = _STREAM.set({"seed": int(seed or 0), "generators": {}})
+    try:
+        yield
+    finally:
+        _STREAM.reset(token)
+
+
+def _uniforms(key, shape):
+    stream = _STREAM.get()
+    if stream is None:
+        raise RuntimeError(f"layer '{key}' samples (transfer 'sample') but no random stream "
+                           "is open: run it through Net.simulate/forecast (seed=) or inside "
+                           "dyngraph.kinds.transfers.random_stream(seed)")
+    gens = stream["generators"]
+    if key not in gens:
+        gens[key] = np.random.default_rng([stream["seed"], zlib.crc32(str(key).encode())])
+    return gens[key].random(shape)
+
+
 TRANSFERS: Dict[str, Transfer] = {
     "linear": Transfer(lambda n: n, lambda n, a: np.ones_like(a), linear=True, uses_n=False,
                        f_into=_copy_into, formula="n", scalar=("n", "1.0")),
@@ -134,6 +227,13 @@ TRANSFERS: Dict[str, Transfer] = {
     "softmax": Transfer(_softmax, vjp_rule=lambda n, a, g: a * (g - (g * a).sum(
         axis=-1, keepdims=True)), uses_n=False,
         formula="e^(n_i) / Σ_j e^(n_j), over the layer's elements"),
+    # Symbol pickers for generation (no derivative: simulate only).
+    "argmax": Transfer(_argmax, vjp_rule=_no_vjp("argmax"), uses_n=False, differentiable=False,
+                       formula="one-hot of the largest n_i (ties: the first); no derivative"),
+    "sample": Transfer(_sample, vjp_rule=_no_vjp("sample"), uses_n=False, differentiable=False,
+                       random=True,
+                       formula="one-hot of a draw from softmax(n) (seeded stream); "
+                               "no derivative"),
 }
 
 #: MATLAB names accepted in specs.

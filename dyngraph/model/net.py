@@ -21,12 +21,13 @@ from ..engines.simulate import final_state, forward
 from ..graph import loops as _loops
 from ..graph.build import build_graph
 from ..graph.params import initial_values
-from ..graph.plan import make_plan
+from ..graph.plan import make_plan, require_derivatives
 from ..io import export_numpy as _export_numpy
 from ..io import store as _store
 from ..language.spec import Spec
 from ..training import scaling as _scaling
-from ..training.forecast import forecast as _forecast
+from ..kinds.transfers import random_stream
+from ..training.forecast import forecast as _forecast, symbolic as _symbolic
 from ..viz import render as _render
 
 __all__ = ["Net", "load_model"]
@@ -206,7 +207,8 @@ class Net:
 
     # ------------------------------------------------------------------ engines
     def simulate(self, inputs=None, initial=None, return_state: bool = False, backend=None,
-                 steps: Optional[int] = None, chunk: Optional[int] = None):
+                 steps: Optional[int] = None, chunk: Optional[int] = None,
+                 sample: Optional[str] = None, seed=None):
         """Run the network.
 
         Parameters
@@ -226,12 +228,27 @@ class Net:
                 O(chunk + output) instead of O(T) for the engines' caches); the same numbers
                 as one call, to rounding. Default: chunks of ``STREAM_CHUNK`` steps for
                 records longer than that.
+        sample : None, 'argmax' or 'sample' — generation: every softmax output layer gives
+                 (and feeds back) the one-hot of its most probable symbol, or of a draw from
+                 its probabilities, instead of the probabilities; the spec is not edited
+                 (see :func:`dyngraph.training.forecast.symbolic`)
+        seed : integer >= 0, the seed of the draws of ``sample='sample'`` and of layers
+               written with ``transfer: sample``; None: 0 (or the stream already open, see
+               :func:`dyngraph.kinds.transfers.random_stream`). Same seed, same symbols, on
+               either backend and whatever the chunking.
 
         Returns
         -------
         outputs in the same form as ``inputs`` (a bare array when there is one output),
         and the state when asked.
         """
+        if sample is not None:
+            return _symbolic(self, sample).simulate(inputs, initial, return_state, backend,
+                                                    steps, chunk, seed=seed)
+        with random_stream(seed):
+            return self._simulate(inputs, initial, return_state, backend, steps, chunk)
+
+    def _simulate(self, inputs, initial, return_state, backend, steps, chunk):
         if not self.inputs:
             X, form, Q, T = self._no_inputs(inputs, initial, steps)
         else:
@@ -296,6 +313,7 @@ class Net:
         (g_initial : dict, when ``initial_grad``)
         (g_inputs : when ``input_grad``, last)
         """
+        require_derivatives(self.plan, "a gradient")
         X, Yt, init, form, weights = self._prepare(inputs, targets, initial, weights)
         if method not in ("bptt", "rtrl"):
             raise ValueError(f"method must be 'bptt' or 'rtrl', got '{method}'")
@@ -343,6 +361,7 @@ class Net:
         """
         if method not in ("rtrl", "bptt"):
             raise ValueError(f"method must be 'rtrl' or 'bptt', got '{method}'")
+        require_derivatives(self.plan, "a Jacobian")
         X, Yt, init, form, weights = self._prepare(inputs, targets, initial, weights)
         trace = forward(self.plan, self._values, X, init, backend=resolve_backend(backend))
         return self._jacobian_of(trace, Yt, weights, method, resolve_backend(backend))
@@ -414,11 +433,13 @@ class Net:
         return new, from_internal(X, form), self._state_out(past, form)
 
     # ------------------------------------------------------------------ workflow
-    def forecast(self, past_inputs, past_outputs, future_inputs=None, steps=None):
-        """Multi-step prediction in closed loop from the end of a measured record.
+    def forecast(self, past_inputs, past_outputs, future_inputs=None, steps=None,
+                 sample=None, seed=None):
+        """Multi-step prediction in closed loop from the end of a measured record;
+        ``sample='argmax'|'sample'`` (and ``seed``) generates symbols from a softmax output.
 
         See :func:`dyngraph.forecast.forecast`."""
-        return _forecast(self, past_inputs, past_outputs, future_inputs, steps)
+        return _forecast(self, past_inputs, past_outputs, future_inputs, steps, sample, seed)
 
     def export(self, path) -> str:
         """Write the net as a standalone model, the format chosen by the suffix:

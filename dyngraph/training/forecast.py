@@ -11,6 +11,12 @@ What MATLAB users assemble by hand with ``preparets`` + ``closeloop``, in one ca
 
 It works from either form of the model. A model without output feedback (FIR, TDNN, Elman…)
 simply continues from the state its own past simulation ends in.
+
+Generation (``sample='argmax'`` or ``'sample'``): a net trained with softmax outputs gives
+probabilities; fed back, they are a blend of symbols, not a symbol. :func:`symbolic` swaps
+each softmax output's transfer for the symbol picker, on a copy, so the trained spec is
+never edited and the same weights serve both training (differentiable softmax) and
+generation (the fed-back value is the one-hot of the picked symbol).
 """
 from __future__ import annotations
 
@@ -21,7 +27,39 @@ import numpy as np
 
 from ..engines.records import DataError, from_internal, to_internal
 
-__all__ = ["forecast", "clocked"]
+__all__ = ["forecast", "clocked", "symbolic", "SAMPLE_MODES"]
+
+#: The symbol pickers ``sample=`` takes (transfers of :mod:`dyngraph.kinds.transfers`).
+SAMPLE_MODES = ("argmax", "sample")
+
+
+def symbolic(net, mode):
+    """A copy of ``net`` whose softmax output layers pick a symbol instead: their transfer
+    becomes ``mode`` ('argmax': the most probable symbol; 'sample': a draw from the
+    probabilities). Same weights, scaling and metadata; ``mode=None`` returns ``net``.
+
+    Raises
+    ------
+    ValueError : an unknown mode, or a net without a softmax output
+    """
+    if mode is None:
+        return net
+    if mode not in SAMPLE_MODES:
+        raise ValueError(f"sample must be None, 'argmax' or 'sample', got {mode!r}")
+    outputs = set(net.outputs)
+    if not any(l.name in outputs and l.transfer == "softmax" for l in net.spec.layers):
+        found = ", ".join(f"{l.name} ({l.transfer})" for l in net.spec.layers
+                          if l.name in outputs) or "none"
+        raise ValueError(f"sample='{mode}' replaces the softmax of an output layer, and the "
+                         f"net '{net.name}' has none (output layers: {found})")
+    layers = tuple(dataclasses.replace(l, transfer=mode)
+                   if l.name in outputs and l.transfer == "softmax" else l
+                   for l in net.spec.layers)
+    new = type(net)(dataclasses.replace(net.spec, layers=layers))
+    for block in net.block_names:
+        new.set(block, net.get(block))
+    new.meta = dict(net.meta)
+    return new
 
 
 def clocked(net):
@@ -65,7 +103,8 @@ def _batched(arrays):
     return {k: v.transpose(1, 0, 2) for k, v in arrays.items()}
 
 
-def forecast(net, past_inputs, past_outputs, future_inputs=None, steps: Optional[int] = None):
+def forecast(net, past_inputs, past_outputs, future_inputs=None, steps: Optional[int] = None,
+             sample: Optional[str] = None, seed=None):
     """Predict the outputs after a measured record, in closed loop.
 
     Parameters
@@ -78,6 +117,12 @@ def forecast(net, past_inputs, past_outputs, future_inputs=None, steps: Optional
                    feedback input is accepted too); None for a model without output feedback
     future_inputs : the exogenous inputs over the forecast horizon (same forms), or None
     steps : the horizon when the model has no exogenous input (NAR)
+    sample : None, 'argmax' or 'sample' — generation: over the horizon, each softmax
+             output layer feeds back (and returns) the one-hot of its most probable symbol
+             or of a draw from its probabilities (:func:`symbolic`); the past record is
+             still run on the measured symbols
+    seed : the seed of the draws of ``sample='sample'`` (see
+           :func:`dyngraph.kinds.transfers.random_stream`; None: 0, or the stream open)
 
     Returns
     -------
@@ -90,7 +135,7 @@ def forecast(net, past_inputs, past_outputs, future_inputs=None, steps: Optional
     """
     fb_inputs = any(i.feedback_of for i in net.spec.inputs)
     open_net = net if fb_inputs else net.openloop()
-    closed = net.closeloop() if fb_inputs else net
+    closed = symbolic(net.closeloop() if fb_inputs else net, sample)
     fed = _fed(open_net)
 
     # Past record, batched (Q, T, n) by name.
@@ -150,7 +195,7 @@ def forecast(net, past_inputs, past_outputs, future_inputs=None, steps: Optional
         if steps is not None and steps != next(iter(F.values())).shape[0]:
             raise DataError(f"forecast: steps={steps} disagrees with the future inputs' "
                             f"length {next(iter(F.values())).shape[0]}")
-        Y = closed.simulate(_batched(F), initial=initial or None)
+        Y = closed.simulate(_batched(F), initial=initial or None, seed=seed)
     else:
         if future_inputs is not None and not (isinstance(future_inputs, Mapping)
                                               and not future_inputs):
@@ -159,7 +204,8 @@ def forecast(net, past_inputs, past_outputs, future_inputs=None, steps: Optional
         if steps is None or int(steps) < 1:
             raise DataError("forecast: give steps >= 1 (the model has no exogenous inputs)")
         runner, clock = clocked(closed)
-        Y = runner.simulate({clock: np.zeros((Q, int(steps), 1))}, initial=initial or None)
+        Y = runner.simulate({clock: np.zeros((Q, int(steps), 1))}, initial=initial or None,
+                            seed=seed)
         form = out_form
         if form is None:
             raise DataError("forecast: a model with neither exogenous inputs nor output "

@@ -252,4 +252,7 @@ def _unpack(cls, spec_text, p):
     return TrainResult(net=net, params=p["params"], history=p["history"],
                        stop_reason=p["stop_reason"], best_epoch=p["best_epoch"],
                        method=p["method"], effective_params=p["effective_params"],
-                       divide=p["divide"])
+                       divide=p["divide"],
+                       initial=({k: np.asarray(v, dtype=float)
+                                 for k, v in net.meta["initial"].items()}
+                                if net.meta.get("initial") else None))

@@ -44,9 +44,11 @@ from ..engines.records import DataError, to_internal
 from .divide import block_ranges, mask_targets
 from .linear import fit_linear_path
 from .windows import cut_windows
+from .initial import LearntInitial, check_learn_initial, learnt_names, take_initial
 from ..engines.losses import LOSSES, loss_and_adjoint
 from ..engines.backend import resolve as resolve_backend
 from ..engines.simulate import forward
+from ..graph.plan import require_derivatives
 
 __all__ = ["train", "TrainResult", "METHODS"]
 
@@ -86,6 +88,8 @@ class TrainResult:
     method : the method used
     effective_params : br only — γ, the effective number of parameters at the end
     divide : the (start, stop) time blocks used for train/val/test, when ``divide`` was given
+    initial : with ``learn_initial``, the learnt initial states in user units, a dict like
+              ``initial=`` ((L, n) for one sequence, (Q, L, n) for Q); else None
     """
 
     net: object
@@ -96,6 +100,7 @@ class TrainResult:
     method: str
     effective_params: Optional[float] = None
     divide: Optional[Dict[str, tuple]] = None
+    initial: Optional[Dict[str, np.ndarray]] = None
 
     def __repr__(self):
         val = self.val_loss
@@ -128,11 +133,16 @@ class _Problem:
     work net's public API, which has no scaling of its own.
     """
 
-    def __init__(self, net, X, Yt, W, initial, loss, sets):
+    def __init__(self, net, X, Yt, W, initial, loss, sets, learnt=None):
         self.net, self.X, self.Yt, self.W, self.initial = net, X, Yt, W, initial
         self.loss = loss
         self.sets = sets          # name -> (X or None for the training inputs, Yt, W, initial)
+        # With learnt initial states (.initial.LearntInitial), theta = [weights; states].
+        self.learnt, self.n_weights = learnt, net.n_params
         self.theta0 = net.params
+        if learnt is not None:
+            self.theta0 = np.concatenate([self.theta0, learnt.start])
+            self.initial = learnt.values(learnt.start)
         count = sum(int(np.sum(~np.isnan(y))) for y in Yt.values())
         if count == 0:
             raise DataError("train: the training targets are all NaN; nothing to fit")
@@ -143,14 +153,23 @@ class _Problem:
         self.backend = None       # the engines' stepping backend (resolved by train)
 
     def _set(self, theta):
-        self.net.params = theta
+        if self.learnt is None:
+            self.net.params = theta
+            return
+        self.net.params = theta[:self.n_weights]
+        self.initial = self.learnt.values(theta[self.n_weights:])
 
     def loss_grad(self, theta, truncate=None):
         self._set(theta)
         with np.errstate(all="ignore"):      # divergence is reported as a stop reason
-            return self.net.gradient(self.X, self.Yt, method="bptt", loss=self.loss,
-                                     weights=self.W, initial=self.initial, truncate=truncate,
-                                     backend=self.backend or "numpy")
+            out = self.net.gradient(self.X, self.Yt, method="bptt", loss=self.loss,
+                                    weights=self.W, initial=self.initial, truncate=truncate,
+                                    backend=self.backend or "numpy",
+                                    initial_grad=self.learnt is not None)
+        if self.learnt is None:
+            return out
+        value, g, g_initial = out
+        return value, np.concatenate([g, self.learnt.flat(g_initial)])
 
     def _trace(self, theta):
         """The forward trace at theta on the training data. The last one is kept: LM's
@@ -160,7 +179,7 @@ class _Problem:
         if self._last is not None and self._last[0] == key:
             return self._last[1]
         self._set(theta)
-        if self._prepared is None:
+        if self._prepared is None or self.learnt is not None:   # the initial moves with theta
             self._prepared = self.net._prepare(self.X, self.Yt, self.initial, self.W)
         X, _, init, _, _ = self._prepared
         with np.errstate(all="ignore"):
@@ -304,7 +323,7 @@ def _windows_arg(windows):
 
 
 def _setup(base, inputs, targets, weights, initial, val, divide, normalize, loss,
-           windows=None, start=None):
+           windows=None, start=None, learn_initial=False):
     """Read, divide and scale the data; return the training problem, the scaling record
     (or None) and the division's time blocks (or None).
 
@@ -384,8 +403,11 @@ def _setup(base, inputs, targets, weights, initial, val, divide, normalize, loss
             if name in sets and sets[name][0] is None:
                 sets[name] = (_as_batched(X),) + sets[name][1:]
         W = None
+    learnt = None
+    if learn_initial not in (False, None):
+        learnt = LearntInitial(work, learnt_names(work, learn_initial), train_initial, Q)
     problem = _Problem(work, _as_batched(train_X), _as_batched(train_Y), W, train_initial,
-                       loss, sets)
+                       loss, sets, learnt)
     return problem, record, ranges
 
 
@@ -396,7 +418,7 @@ def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: 
           goal: float = 0.0, min_grad: float = 1e-7, normalize: Optional[str] = None,
           seed=None, init: Optional[str] = None, time_limit: Optional[float] = None,
           callback=None, backend=None, verbose=False, windows=None, start=None,
-          **options) -> TrainResult:
+          learn_initial=False, **options) -> TrainResult:
     """Train a copy of ``net`` on input/target records.
 
     Parameters
@@ -442,6 +464,14 @@ def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: 
             get their least-squares ARX values on the training block and the links from
             hidden layers are zeroed (:func:`dyngraph.fit_linear_path`), so training starts
             from the linear model
+    learn_initial : True, a node name or a list of names: learn the initial states (the
+                    past values of layers and memories read through a delay, the layout of
+                    ``initial``) jointly with the weights, starting from ``initial`` (or
+                    zero), one past per sequence (:mod:`dyngraph.training.initial`). True:
+                    every layer and memory with a past. Gradient methods only (adam, sgd,
+                    lbfgs, bfgs); the learnt states are ``result.initial`` (user units) and
+                    ``result.net.meta["initial"]`` (saved with the model; give it back as
+                    ``initial=``). Inputs' pasts are data, not learnt.
     time_limit : seconds
     callback : called after each epoch with the history row (a dict, plus 'params');
                return True to stop
@@ -488,6 +518,8 @@ def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: 
         raise ValueError(f"train: epochs must be >= 0, got {epochs}")
     if net.n_params == 0:
         raise ValueError("train: the net has no learnable parameters")
+    check_learn_initial(learn_initial, method, windows, opts.get("truncate"))
+    require_derivatives(net.plan, "training")
 
     if init is True:
         init = "fanin"
@@ -501,7 +533,7 @@ def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: 
     problem, record, ranges = _setup(base, inputs, targets, weights, initial, val, divide,
                                      normalize, loss,
                                      None if windows is None else _windows_arg(windows),
-                                     _start_arg(start))
+                                     _start_arg(start), learn_initial)
     problem.backend = resolve_backend(backend)
     has_val = "val_loss" in problem.sets
     select = "last" if method == "br" else ("val" if has_val else "loss")
@@ -540,6 +572,7 @@ def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: 
     gamma = float(history["gamma"][best_epoch]) if method == "br" else None
 
     result_net = base.copy()
+    best, learnt_initial = take_initial(problem, best, base, record, result_net.meta)
     result_net.params = best
     if record:
         result_net.meta["scaling"] = record
@@ -549,10 +582,11 @@ def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: 
               "epochs": int(history["epoch"][-1]), "loss_name": loss,
               "effective_params": gamma, "divide": ranges,
               "windows": None if windows is None else list(_windows_arg(windows)),
-              "start": start}
+              "start": start,
+              "learn_initial": None if problem.learnt is None else list(problem.learnt.names)}
     result_net.meta["training"] = _summary(fields, history)
     if report is not None:
         report.finish(rec.stop_reason, int(best_epoch), float(history["loss"][best_epoch]))
     return TrainResult(net=result_net, params=best.copy(), history=history,
                        stop_reason=rec.stop_reason, best_epoch=int(best_epoch), method=method,
-                       effective_params=gamma, divide=ranges)
+                       effective_params=gamma, divide=ranges, initial=learnt_initial)
