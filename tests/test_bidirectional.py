@@ -276,3 +276,22 @@ def test_torch_bidirectional_rnn():
     got = net.simulate(x)
     np.testing.assert_allclose(np.concatenate([got["y"], got["z"]], axis=-1), want,
                                rtol=1e-12, atol=1e-12)
+
+
+def test_diagrams_mark_the_backward_layer(tmp_path):
+    from dyngraph.viz.render import BACKWARD_FILL, to_dot, unrolled_taps
+    net = dg.load(SPEC)
+    path = tmp_path / "bidirectional.dot"
+    net.render(path)
+    text = path.read_text(encoding="utf-8")
+    assert "<B>r</B> ←" in text and "backward in time" in text and BACKWARD_FILL in text
+    assert "<B>f</B> ←" not in text
+    T = 4
+    # r(t) reads r(t+1): taps run from column t+1 to column t, none from beyond T-1
+    back = [(s, ts, t) for s, ts, dst, t, d, _ in unrolled_taps(net, T) if dst == "r" and d]
+    assert sorted(back) == [("r", t + 1, t) for t in range(T - 1)]
+    fwd = [(s, ts, t) for s, ts, dst, t, d, _ in unrolled_taps(net, T) if dst == "f" and d]
+    assert sorted(fwd) == [("f", t - 1, t) for t in range(1, T)]
+    unrolled = to_dot(net, unroll=T).to_string()
+    # one mark per column, one in the title's note
+    assert "beyond t = T-1" in unrolled and unrolled.count("←") == T + 1
