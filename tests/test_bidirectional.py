@@ -295,3 +295,62 @@ def test_diagrams_mark_the_backward_layer(tmp_path):
     unrolled = to_dot(net, unroll=T).to_string()
     # one mark per column, one in the title's note
     assert "beyond t = T-1" in unrolled and unrolled.count("←") == T + 1
+
+
+# --------------------------------------------------------------------------- random nets
+def _with_random_directions(text, draw_bool):
+    """The random spec with one random direction per recurrent component (forward where a
+    memory is in it), every acyclic layer drawn on its own."""
+    import dataclasses
+
+    import networkx as nx
+
+    from dyngraph.language.writer import spec_to_yaml
+    net = dg.loads(text)
+    g = net.graph
+    direction = {}
+    for comp in nx.strongly_connected_components(nx.DiGraph(g)):
+        memory = any(g.nodes[n]["kind"] in ("gamma", "tdl") for n in comp)
+        d = "forward" if memory or not draw_bool() else "backward"
+        direction.update({n: d for n in comp})
+    layers = tuple(dataclasses.replace(l, direction=direction[l.name]) for l in net.spec.layers)
+    return spec_to_yaml(dataclasses.replace(net.spec, layers=layers))
+
+
+def test_random_nets_with_backward_components():
+    from hypothesis import HealthCheck, given, note, settings
+    from hypothesis import strategies as st
+    from test_random_graphs import spec_texts
+
+    @settings(max_examples=40, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(text=spec_texts(), seed=st.integers(0, 1000), data=st.data())
+    def check(text, seed, data):
+        text = _with_random_directions(text, lambda: data.draw(st.booleans()))
+        note(text)
+        net = dg.loads(text, seed=seed)
+        rng = np.random.default_rng(seed)
+        T = 6
+        U = {k: rng.standard_normal((2, T, n)) for k, n in net.inputs.items()}
+        Y = {k: rng.standard_normal((2, T, n)) for k, n in net.outputs.items()}
+        lb, gb = net.gradient(U, Y, method="bptt")
+        lr, gr = net.gradient(U, Y, method="rtrl")
+        assert np.isfinite(lb) and np.isclose(lb, lr, rtol=1e-13)
+        np.testing.assert_allclose(gr, gb, rtol=1e-9, atol=1e-12)
+        if not net.n_params:
+            return
+        v = rng.standard_normal(net.n_params)
+        theta = net.params
+
+        def loss_at(th):
+            net.params = th
+            out = net.simulate(U)
+            return (sum(np.sum((Y[o] - out[o]) ** 2) for o in Y)
+                    / sum(y.size for y in Y.values()))
+
+        fd = (loss_at(theta + EPS * v) - loss_at(theta - EPS * v)) / (2 * EPS)
+        net.params = theta
+        gv = float(gb @ v)
+        assert abs(gv - fd) <= 1e-5 * abs(gv) + 1e-8 * max(1.0, abs(lb)), (gv, fd)
+
+    check()
