@@ -354,3 +354,12 @@ def test_random_nets_with_backward_components():
         assert abs(gv - fd) <= 1e-5 * abs(gv) + 1e-8 * max(1.0, abs(lb)), (gv, fd)
 
     check()
+
+
+def test_summary_and_validate_name_the_direction(capsys):
+    from dyngraph.cli import main
+    from dyngraph.viz.summary import node_rows
+    rows = {r[0]: r[4] for r in node_rows(dg.load(SPEC))}
+    assert "backward in time" in rows["r"] and "backward" not in rows["f"]
+    assert main(["validate", str(SPEC)]) == 0
+    assert "{f}; {r} backward" in capsys.readouterr().out
