@@ -57,7 +57,8 @@ def test_compiled_equals_numpy_on_every_spec(path):
         assert close(out0, out1)
     for k in s0:
         assert close(s0[k], s1[k])
-    for kw in ({}, {"truncate": (5, 8)}):
+    # Truncated BPTT is refused for backward layers (tests/test_bidirectional.py).
+    for kw in ({}, {"truncate": (5, 8)}) if not net.plan.backward else ({},):
         g = {b: net.gradient(X, Y, initial=init, backend=b,
                              initial_grad=not kw, **kw) for b in ("numpy", "compiled")}
         assert np.isclose(g["numpy"][0], g["compiled"][0], rtol=RTOL)

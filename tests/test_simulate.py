@@ -397,6 +397,9 @@ def split(U, k, axis):
 @pytest.mark.parametrize("batch", [None, Q], ids=["single", "batch"])
 def test_streaming_continues_exactly(spec, batch):
     net = dg.load(spec, seed=3)
+    if net.plan.backward:
+        pytest.skip("a backward layer depends on the steps after a piece: a run does not "
+                    "continue from a state (test_bidirectional.py)")
     U = random_data(net, batch, T, seed=4)
     if spec.stem == "parity":
         U = {k: (v > 0).astype(float) for k, v in U.items()}

@@ -80,10 +80,11 @@ def cmd_validate(args) -> int:
     fixed = sum(b.size for b in blocks if not b.learn)
     print(f"parameters: {net.n_params} learnable, {fixed} fixed "
           f"({len(blocks)} blocks: {', '.join(net.block_names) or 'none'})")
-    recurrent = [c.nodes for c in net.plan.components if c.recurrent]
+    recurrent = [c for c in net.plan.components if c.recurrent]
     if recurrent:
         print("recurrent components (stepped through time): "
-              + "; ".join("{" + ", ".join(c) + "}" for c in recurrent))
+              + "; ".join("{" + ", ".join(c.nodes) + "}" + (" backward" if c.backward else "")
+                          for c in recurrent))
     else:
         print("recurrent components: none (feedforward in time: computed for all steps at once)")
     return EXIT_OK

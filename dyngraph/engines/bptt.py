@@ -16,6 +16,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..graph.plan import Plan, require_derivatives
+from .reverse import flip_caches, flip_into, mirror_names, mirror_plan, unflip
 from .simulate import Trace, fused_groups, taps
 
 __all__ = ["backward", "Adjoints", "finish_recurrent"]
@@ -43,6 +44,9 @@ def backward(plan: Plan, P: Mapping[str, np.ndarray], trace: Trace,
     """
     require_derivatives(plan, "backpropagation")
     T = trace.T
+    if t_range is not None and plan.backward:
+        raise ValueError("truncated BPTT (t_range) is not defined for a spec with backward "
+                         "layers: they depend on the steps after the truncation window")
     t0, t1 = (0, T) if t_range is None else t_range
     G = Adjoints(plan, trace)
     G.inputs_too = input_adjoints
@@ -56,24 +60,16 @@ def backward(plan: Plan, P: Mapping[str, np.ndarray], trace: Trace,
     grads: Dict[str, np.ndarray] = {}
     backend = trace.backend
     for comp in reversed(plan.components):
+        if comp.backward:
+            _backward_reversed(plan, P, trace, G, comp, learn, grads)
+            continue
         if comp.recurrent:
             if backend is None or not backend.backward_component(
                     plan, P, trace, G, comp, learn, grads, t0, t1, tmin):
                 _backward_recurrent(plan, P, trace, G, comp, learn, grads, t0, t1, tmin)
             continue
-        name = comp.nodes[0]
-        if name not in G:
-            continue                    # nothing downstream depends on it
-        node = plan.nodes[name]
-        L = node.lookback
-        c = tuple(ci[t0:t1] for ci in trace.caches[name])
-        d = node.kind.delta(P, c, G[name][L + t0:L + t1])
-        if t_range is None and name in trace.taps:
-            X = trace.taps[name]
-        else:
-            X = {l: taps(plan, trace.A, link, t0, t1) for l, link in enumerate(node.links)}
-        _to_sources(plan, P, node, c, d, G, range(len(node.links)), t0, t1, tmin)
-        _accumulate(grads, node.kind.param_grad(P, X, c, d, learn))
+        _backward_static(plan, P, trace, G, comp.nodes[0], learn, grads, t0, t1, tmin,
+                         t_range is None)
     initial = {}
     if t_range is None:
         initial = {n: G[n][:plan.nodes[n].lookback] for n in G if plan.nodes[n].lookback}
@@ -89,6 +85,48 @@ def backward(plan: Plan, P: Mapping[str, np.ndarray], trace: Trace,
             initial.pop(n, None)
         return grads, initial, per_input
     return grads, initial
+
+
+def _backward_static(plan, P, trace, G, name, learn, grads, t0, t1, tmin, whole):
+    """A node off any cycle, all its steps at once."""
+    if name not in G:
+        return                          # nothing downstream depends on it
+    node = plan.nodes[name]
+    L = node.lookback
+    c = tuple(ci[t0:t1] for ci in trace.caches[name])
+    d = node.kind.delta(P, c, G[name][L + t0:L + t1])
+    if whole and trace.taps and name in trace.taps:
+        X = trace.taps[name]
+    else:
+        X = {l: taps(plan, trace.A, link, t0, t1) for l, link in enumerate(node.links)}
+    _to_sources(plan, P, node, c, d, G, range(len(node.links)), t0, t1, tmin)
+    _accumulate(grads, node.kind.param_grad(P, X, c, d, learn))
+
+
+def _backward_reversed(plan, P, trace, G, comp, learn, grads):
+    """A backward component: the forward component's backward sweep on the time-reversed
+    record (see :mod:`.reverse`); the adjoints it sends to its sources are turned back to
+    real time and added into ``G``."""
+    if not comp.recurrent and comp.nodes[0] not in G:
+        return
+    T, Q = trace.T, trace.Q
+    mplan = mirror_plan(plan)
+    names = mirror_names(plan, comp)
+    mtrace = Trace(flip_into(plan, mplan, trace.A, names, T, Q),
+                   {v: flip_caches(trace.caches[v]) for v in comp.nodes}, T, Q, {}, None)
+    MG = Adjoints(mplan, mtrace)
+    MG.inputs_too = getattr(G, "inputs_too", False)
+    own = [v for v in comp.nodes if v in G]
+    MG.update(flip_into(plan, mplan, G, own, T, Q))
+    if comp.recurrent:
+        for name in comp.nodes:
+            MG.buffer(name)
+        _backward_recurrent(mplan, P, mtrace, MG, comp, learn, grads, 0, T, None)
+    else:
+        _backward_static(mplan, P, mtrace, MG, comp.nodes[0], learn, grads, 0, T, None, True)
+    for name in names[len(comp.nodes):]:
+        if name in MG:
+            G.add(name, 0, unflip(mplan, MG, name, T), 0, T)
 
 
 class Adjoints(dict):

@@ -15,6 +15,12 @@ only the recurrence itself steps, one batched matmul per closing tap. State sens
 live in ring buffers of depth (lookback + 1), and chunks are bounded, so memory does not
 grow with T. A net with no state node (an FTDNN, a series-parallel NARX) needs no stepping
 at all.
+
+A spec with ``direction: backward`` layers is swept component by component instead (in the
+plan's order, each over the whole record): a backward component's sensitivities run from
+T-1 down to 0, S_u(t) = ∂ᵉa_u(t)/∂θᵀ + Σ C(t) S_x(t + d) for its delay-d links, and later
+components read any step of them. Its states' sensitivities are then kept for all T steps
+(memory T·Q·n·P), and online RTRL is refused (it needs the future).
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 from ..graph.plan import Plan, require_derivatives
+from .reverse import flip_into, mirror_names, mirror_plan
 from .simulate import Trace, forward, taps, final_state
 
 __all__ = ["gradient", "output_sensitivities", "OnlineRTRL"]
@@ -83,6 +90,8 @@ class _Sweep:
         self._seeds = {}
         self._route_cache = {}
         self._views, self._out = {}, {}
+        #: nodes of backward components: their delay-d closing taps read S_x(t + d)
+        self.backward = frozenset(v for c in plan.components if c.backward for v in c.nodes)
 
     def _seed(self, R, B, Q):
         """The identity seed of R directions, (R, B, Q, R), cached (read-only)."""
@@ -162,7 +171,8 @@ class _Sweep:
                         G[s] = G[s] + part if s in G else part
                         continue
                     coef = part.transpose(1, 2, 0, 3)
-                    C[(s, dl)] = C[(s, dl)] + coef if (s, dl) in C else coef
+                    key = (s, -dl if v in self.backward else dl)    # S_s(t - key[1])
+                    C[key] = C[key] + coef if key in C else coef
         return E, {k: np.ascontiguousarray(v) for k, v in C.items()}
 
     @staticmethod
@@ -190,6 +200,8 @@ class _Sweep:
         plan = self.plan
         outputs = set(plan.outputs)
         T, Q, P = trace.T, trace.Q, plan.n_params
+        if plan.backward:
+            return self._run_components(trace, consume)
         if not plan.states:
             for prog in self.progs:
                 E, _ = self.static(prog, trace, 0, T)
@@ -292,6 +304,51 @@ class _Sweep:
                     consume(u, c0, c1, Oflat[o_off[h]:o_off[h] + block[h]]
                             .reshape(B, Q, sizes[h], P))
 
+    def _real_taps(self, trace: Trace):
+        """Every visited node's taps over all T in real time; a backward node's delay-d
+        tap reads t + d (zero beyond the record)."""
+        plan = self.plan
+        mplan = mirror_plan(plan) if self.backward else None
+        X_all = {}
+        for v in {v for prog in self.progs for v in prog.visit}:
+            links = plan.nodes[v].links
+            if v not in self.backward:
+                X_all[v] = {l: taps(plan, trace.A, link, 0, trace.T)
+                            for l, link in enumerate(links)}
+                continue
+            comp = next(c for c in plan.components if v in c.nodes)
+            M = flip_into(plan, mplan, trace.A, mirror_names(plan, comp), trace.T, trace.Q)
+            X_all[v] = {l: np.ascontiguousarray(taps(mplan, M, link, 0, trace.T)[::-1])
+                        for l, link in enumerate(links)}
+        return X_all
+
+    def _run_components(self, trace: Trace, consume):
+        """RTRL one component at a time over the whole record, each in its direction;
+        sensitivities of every head kept for all steps (later components read any)."""
+        plan = self.plan
+        T, Q, P = trace.T, trace.Q, plan.n_params
+        X_all = self._real_taps(trace)
+        S: Dict[str, np.ndarray] = {}
+        for comp in plan.components:
+            parts = []
+            for prog in self.progs:             # simulation order: delay-0 sources first
+                if prog.head not in comp.nodes:
+                    continue
+                E, C = self.static(prog, trace, 0, T, X_all)
+                full = np.zeros((T, Q, plan.nodes[prog.head].size, P))
+                self._explicit_all(full, E)
+                S[prog.head] = full
+                parts.append((full, list(C.items())))
+            steps = range(T - 1, -1, -1) if comp.backward else range(T)
+            for t in steps:
+                for full, C in parts:
+                    for (x, off), coef in C:
+                        if 0 <= t - off < T:
+                            full[t] += np.matmul(coef[t], S[x][t - off])
+        for u in plan.outputs:
+            if u in S:
+                consume(u, 0, T, S[u])
+
     def out_buffer(self, u, Q):
         """The one (Q, n_u, P) buffer an output head that is not a state is computed in
         (each step's value is consumed before the next)."""
@@ -364,6 +421,10 @@ class OnlineRTRL:
     """
 
     def __init__(self, net, Q: int = 1):
+        if net.plan.backward:
+            raise ValueError("online RTRL needs every step's past only; a spec with "
+                             "backward layers depends on the future (use gradient or "
+                             "jacobian over the whole record)")
         self.net = net
         self.Q = Q
         self.state = None

@@ -14,6 +14,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..graph.plan import Plan
+from .reverse import flip_caches, flip_into, mirror_names, mirror_plan, unflip
 
 __all__ = ["Trace", "forward", "taps", "final_state", "hoisted_groups"]
 
@@ -92,10 +93,13 @@ def forward(plan: Plan, P: Mapping[str, np.ndarray], inputs: Mapping[str, np.nda
     plan : Plan
     P : dict block name -> value (every block, learnable or fixed)
     inputs : dict input name -> (T, Q, n)
-    initial : dict node name -> (L_v, Q, n_v) past values, oldest first; missing = zeros
+    initial : dict node name -> (L_v, Q, n_v) past values, oldest first; missing = zeros.
+              They are the values before step 0, for backward layers too (as forward
+              layers read them); values after step T-1 (read by backward layers) are zero.
     backend : an object whose ``forward_component(plan, P, A, caches, comp, T)`` steps a
               recurrent component and returns True (False: numpy steps it); None = numpy.
-              See :mod:`dyngraph.engines.backend`.
+              See :mod:`dyngraph.engines.backend`. Backward components always run on
+              numpy (:mod:`.reverse`).
     steps : (T, Q) for a plan without inputs (otherwise taken from the inputs)
 
     Returns
@@ -112,7 +116,9 @@ def forward(plan: Plan, P: Mapping[str, np.ndarray], inputs: Mapping[str, np.nda
     A = _allocate(plan, inputs, initial, T, Q)
     caches, kept = {}, {}
     for comp in plan.components:
-        if not comp.recurrent:
+        if comp.backward:
+            _forward_reversed(plan, P, A, caches, comp, T, Q)
+        elif not comp.recurrent:
             name = comp.nodes[0]
             node = plan.nodes[name]
             X = {l: taps(plan, A, link, 0, T) for l, link in enumerate(node.links)}
@@ -126,6 +132,29 @@ def forward(plan: Plan, P: Mapping[str, np.ndarray], inputs: Mapping[str, np.nda
         elif backend is None or not backend.forward_component(plan, P, A, caches, comp, T):
             _forward_recurrent(plan, P, A, caches, comp, T)
     return Trace(A, caches, T, Q, kept, backend)
+
+
+def _forward_reversed(plan, P, A, caches, comp, T, Q):
+    """A backward component: its forward rule on the time-reversed record (see
+    :mod:`.reverse`), values and caches turned back to real time."""
+    mplan = mirror_plan(plan)
+    M = flip_into(plan, mplan, A, mirror_names(plan, comp), T, Q)
+    mc = {}
+    if comp.recurrent:
+        _forward_recurrent(mplan, P, M, mc, comp, T)
+    else:
+        node = mplan.nodes[comp.nodes[0]]
+        X = {l: taps(mplan, M, link, 0, T) for l, link in enumerate(node.links)}
+        a, mc[node.name] = node.kind.step(P, node.kind.hoist(P, X), {})
+        M[node.name][node.lookback:] = a
+    for name in comp.nodes:
+        a = unflip(mplan, M, name, T)
+        L = plan.nodes[name].lookback
+        if name in A:
+            A[name][L:] = a
+        else:
+            A[name] = a
+        caches[name] = flip_caches(mc[name])
 
 
 def tap_reader(plan: Plan, A, link, T: int):

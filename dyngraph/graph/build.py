@@ -16,6 +16,7 @@ import networkx as nx
 from ..language.description import MAX_PARAMS
 from ..language.references import defined_names, reference_problems
 from ..language.spec import LayerSpec, MemorySpec, Problem, Spec, SpecError
+from .directions import direction_problems
 
 __all__ = ["Graph", "build_graph", "zero_delay_graph"]
 
@@ -228,6 +229,9 @@ def build_graph(spec: Spec) -> Graph:
                                     "algebraic loop (a cycle with no delay >= 1): "
                                     + " -> ".join(names)
                                     + "; give one link on it a delay of 1 or more"))
+        raise SpecError(problems)
+    problems.extend(direction_problems(g))
+    if problems:
         raise SpecError(problems)
     order = tuple(nx.lexicographical_topological_sort(z, key=lambda n: g.nodes[n]["index"]))
     return Graph(spec=spec, nx=g, sizes=dict(sizes), order=order)

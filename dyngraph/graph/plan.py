@@ -4,6 +4,10 @@ The plan is the one structure every engine reads. It condenses the graph into st
 connected components (all links, whatever their delay) in topological order. A component
 with no cycle is computed for all T steps at once; a recurrent one steps through time, and
 only inside itself: links from outside it are hoisted (computed over all T beforehand).
+
+Components run one after another, each over the whole record, so a component in the
+condensation order sees every value of the components before it. That is what lets a
+``direction: backward`` component (stepped from T-1 down to 0) feed forward ones and back.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from typing import Dict, FrozenSet, Tuple
 import networkx as nx
 
 from .build import Graph
+from .directions import direction_of
 from ..kinds.table import KINDS, LinkInfo
 from ..kinds.transfers import NoDerivative
 from .params import Block, bias_block_name, blocks_of, mu_block_name, weight_block_name
@@ -30,17 +35,22 @@ class NodePlan:
     lookback: int
     kind: object
     links: Tuple[LinkInfo, ...]
+    #: the largest delay a backward layer reads it with (rows kept beyond the record's end)
+    lookahead: int = 0
 
 
 @dataclass(frozen=True)
 class Component:
     """Nodes of one strongly connected component, in simulation order. ``inside[v]`` lists
     the link indices of v whose source is in the component (stepped); the others are hoisted.
+    ``backward``: its layers are ``direction: backward`` (it steps from T-1 down to 0 and
+    every delay-d link of its nodes reads t + d).
     """
 
     nodes: Tuple[str, ...]
     recurrent: bool
     inside: Dict[str, Tuple[int, ...]]
+    backward: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,11 @@ class Plan:
     states: FrozenSet[str]
     consumers: Dict[str, Tuple[Tuple[str, int], ...]]
     n_params: int
+
+    @property
+    def backward(self) -> bool:
+        """Whether any component steps backward in time (bidirectional specs)."""
+        return any(c.backward for c in self.components)
 
 
 def require_derivatives(plan: "Plan", what: str = "a gradient") -> None:
@@ -110,17 +125,21 @@ def make_plan(graph: Graph) -> Plan:
     """Build the execution plan of a checked graph."""
     g = graph.nx
     lookback = {n: 0 for n in g.nodes}
-    for u, _, d in g.edges(data="delays"):
-        lookback[u] = max(lookback[u], max(d))
+    lookahead = {n: 0 for n in g.nodes}
+    for u, v, d in g.edges(data="delays"):
+        ahead = direction_of(g, v) == "backward"
+        into = lookahead if ahead else lookback
+        into[u] = max(into[u], max(d))
     nodes = {}
     inputs = tuple(i.name for i in graph.spec.inputs)
     for name in graph.order:
         if name in inputs:
-            nodes[name] = NodePlan(name, graph.sizes[name], lookback[name], None, ())
+            nodes[name] = NodePlan(name, graph.sizes[name], lookback[name], None, (),
+                                   lookahead[name])
         else:
             links = _links_for(graph, name)
             nodes[name] = NodePlan(name, graph.sizes[name], lookback[name],
-                                   _kind_for(graph, name, links), links)
+                                   _kind_for(graph, name, links), links, lookahead[name])
 
     position = {n: i for i, n in enumerate(graph.order)}
     cond = nx.condensation(nx.DiGraph(g))
@@ -135,7 +154,8 @@ def make_plan(graph: Graph) -> Plan:
         recurrent = len(members) > 1 or g.has_edge(members[0], members[0])
         inside = {v: tuple(i for i, l in enumerate(nodes[v].links) if recurrent
                            and l.source in mset) for v in members}
-        components.append(Component(tuple(members), recurrent, inside))
+        backward = direction_of(g, members[0]) == "backward"
+        components.append(Component(tuple(members), recurrent, inside, backward))
 
     states = frozenset(u for u, _, d in g.edges(data="delays")
                        if u not in inputs and max(d) >= 1)

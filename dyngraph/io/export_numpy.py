@@ -74,6 +74,11 @@ def describe(plan: Plan, values: Mapping[str, np.ndarray], scaling: ScalingMaps 
     in simulation order), ``components`` (lists of (recurrent, node names)), ``scaling``
     (None or {"inputs": {name: (center, scale)}, "outputs": {...}}).
     """
+    if plan.backward:
+        names = ", ".join(v for c in plan.components if c.backward for v in c.nodes)
+        raise ExportError(f"export: layer(s) {names} have direction: backward; exported "
+                          "models step forward one step at a time (a state carried from "
+                          "step to step), so bidirectional nets cannot be exported")
     inside = {v: c.inside[v] for c in plan.components for v in c.nodes}
     nodes = []
     for nname, node in plan.nodes.items():

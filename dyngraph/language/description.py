@@ -33,7 +33,7 @@ from .spec import INIT_RULES
 
 __all__ = ["Key", "Section", "SECTIONS", "VALUE_TYPES", "REQUIRED", "TRANSFERS",
            "TRANSFER_ALIASES", "WEIGHTS", "LAYER_KINDS", "MACRO_KINDS", "GRU_FORMS", "NETS",
-           "MEMORY_KINDS", "INIT_RULES",
+           "MEMORY_KINDS", "DIRECTIONS", "INIT_RULES",
            "MAX_FILE_BYTES", "MAX_SIZE", "MAX_DELAY", "MAX_NODES", "MAX_PARAMS", "MAX_DEPTH",
            "NAME_PATTERN", "RANGE_PATTERN"]
 
@@ -50,6 +50,8 @@ MACRO_KINDS = ("lstm", "gru")
 GRU_FORMS = ("cho", "torch")
 NETS = ("sum", "prod")
 MEMORY_KINDS = ("gamma", "tdl")
+#: A layer's time direction: ``backward`` steps from the last step down to the first.
+DIRECTIONS = ("forward", "backward")
 
 # ------------------------------------------------------------------------------ limits
 #: Limits that keep a hostile or mistyped spec from eating the machine.
@@ -223,6 +225,10 @@ SECTIONS: Mapping[str, Section] = {s.name: s for s in (
             default="layer", choices=LAYER_KINDS + MACRO_KINDS),
         Key("from", "from", "the layer's incoming [links]"
             "(#5-from-links-and-tapped-delay-lines)", default=REQUIRED),
+        Key("direction", "choice", "`forward` or `backward`: a backward layer steps from the "
+            "last step down to the first and its delay-d links read t+d, see "
+            "[direction](#direction-bidirectional-networks)", default="forward",
+            choices=DIRECTIONS),
     ), hints=_LAYER_HINTS),
     Section("link", "Link options", (
         _delays_key(0, "delays in any form above"),

@@ -151,7 +151,7 @@ class SpecReader(ValueReader):
         kind, kind_ok = "layer", True
         if "kind" in e:
             kind, kind_ok = self.layer_kind(e["kind"][1], context)
-        v = self.read(LAYER, e, context, ("size", "transfer"))
+        v = self.read(LAYER, e, context, ("size", "transfer", "direction"))
         size = v.get("size")
         if "size" not in e and kind == "layer" and kind_ok:   # a mistyped kind may have meant sum/product
             self.error(where, context, f"layer '{name}' needs a size (e.g. size: 10); only "
@@ -161,7 +161,8 @@ class SpecReader(ValueReader):
                          net=self.net(e.get("net"), kind, context),
                          bias=self.bias(e.get("bias"), kind, where, context),
                          links=self.links(e.get("from"), kind, name, where, context),
-                         where=where)
+                         where=where,
+                         direction=v.get("direction") or LAYER.key("direction").default)
 
     def layer_kind(self, val: Val, context: str) -> Tuple[str, bool]:
         """``kind`` of a layer and whether it was valid; a memory kind written here is

@@ -130,6 +130,8 @@ class LayerSpec:
     bias: BiasSpec = field(default_factory=BiasSpec)
     links: Tuple[LinkSpec, ...] = ()
     where: Where = NOWHERE
+    #: ``forward`` or ``backward`` (steps from T-1 down to 0; its delay-d links read t+d).
+    direction: str = "forward"
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,8 @@ def _layer(layer) -> Dict[str, Any]:
                 bias["value"] = [float(x) for x in b.value]
             out["bias"] = bias
     out["from"] = {link.source: _link(link) for link in layer.links}
+    if layer.direction != "forward":
+        out["direction"] = layer.direction
     return out
 
 

@@ -227,7 +227,7 @@ class Net:
         chunk : simulate this many steps at a time, carrying the state across (memory
                 O(chunk + output) instead of O(T) for the engines' caches); the same numbers
                 as one call, to rounding. Default: chunks of ``STREAM_CHUNK`` steps for
-                records longer than that.
+                records longer than that; one piece for a net with backward layers.
         sample : None, 'argmax' or 'sample' — generation: every softmax output layer gives
                  (and feeds back) the one-hot of its most probable symbol, or of a draw from
                  its probabilities, instead of the probabilities; the spec is not edited
@@ -257,7 +257,11 @@ class Net:
             X, form = self._inputs(inputs)
             T, Q = next(iter(X.values())).shape[:2]
         if chunk is None:
-            chunk = T if T <= STREAM_CHUNK else STREAM_CHUNK
+            # A backward layer at step t depends on every later step: one piece.
+            chunk = T if T <= STREAM_CHUNK or self.plan.backward else STREAM_CHUNK
+        elif self.plan.backward and chunk < T:
+            raise DataError("a net with backward layers is simulated in one piece (each "
+                            "step depends on the later ones); leave chunk= unset")
         if int(chunk) != chunk or chunk < 1:
             raise DataError(f"chunk must be a number of steps >= 1, got {chunk!r}")
         chunk = int(chunk)

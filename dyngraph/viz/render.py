@@ -8,7 +8,9 @@ Folded (``to_dot(net)``), left to right:
 - a ``sum`` / ``product`` gate is a circle with ``+`` / ``×``, its name, size and (non-linear)
   transfer;
 - a gamma memory is a 3-D box with its order K and current μ; a tdl memory shows its delays;
-- every output has a double border.
+- every output has a double border;
+- a ``direction: backward`` layer has ``←`` after its name, a rose fill and (folded) the
+  line "backward in time".
 
 Each edge is one link. Its label gives the tapped delay line (``d=1`` for one delay,
 ``TDL 1:2`` / ``TDL 0,2,5`` for several, nothing for a plain delay-0 link) and the weight
@@ -21,10 +23,11 @@ at its source end (``arrowtail=tee``: derivatives do not get past it) and the la
 
 Unrolled (``to_dot(net, unroll=T)``): a trellis — one column (cluster) per time step
 t = 0..T-1 with one node per network node, the same node on the same row in every column,
-positions pinned (neato); one edge per delay tap, from (s, t-d) to (v, t), a delayed one
-labelled ``d=…`` beside its arrow head. Taps that
+positions pinned (neato); one edge per delay tap, from (s, t-d) to (v, t) — from (s, t+d) when v is a backward
+layer —, a delayed one labelled ``d=…`` beside its arrow head. Taps that
 would reach before t = 0 read the initial values (zero unless given to ``simulate``) and are
-**not drawn**; the diagram's title says so. A gamma memory's state recursion appears as its
+**not drawn**, nor are a backward layer's taps beyond T-1 (zeros); the diagram's title says
+so. A gamma memory's state recursion appears as its
 delay-1 tap from the previous step.
 
 Names are never used as DOT identifiers (a layer may well be called ``node`` or ``graph``):
@@ -131,11 +134,18 @@ def _is_gate(data) -> bool:
     return data["kind"] == "layer" and getattr(spec, "kind", "layer") in ("sum", "product")
 
 
+#: Fill of a ``direction: backward`` layer, so the two directions of a bidirectional net
+#: stand apart at a glance.
+BACKWARD_FILL = "#fbe3e8"
+
+
 def _node_attrs(net, name: str, folded: bool, t: Optional[int] = None) -> Dict[str, str]:
     """Shape, colours and label of one node (folded, or its copy at step ``t``)."""
     data = net.graph.nodes[name]
     kind, size, spec = data["kind"], data["size"], data["spec"]
-    title = f"<B>{_e(name)}</B>" + ("" if t is None else f"({t})")
+    backward = getattr(spec, "direction", "forward") == "backward"
+    title = (f"<B>{_e(name)}</B>" + ("" if t is None else f"({t})")
+             + (" ←" if backward else ""))
     attrs: Dict[str, str] = {"fontname": FONT, "style": "filled"}
     if kind == "input":
         lines = [title]
@@ -177,6 +187,10 @@ def _node_attrs(net, name: str, folded: bool, t: Optional[int] = None) -> Dict[s
         if folded:
             lines.append(_small(f"TDL {format_delays(spec.delays)} · size {size}"))
         attrs.update(shape="box3d", fillcolor="#e8f6e8")
+    if backward:
+        attrs["fillcolor"] = BACKWARD_FILL
+        if folded:
+            lines.append(_small("backward in time", 9))
     if name in net.outputs:
         attrs["peripheries"] = "2"
         if folded:
@@ -298,12 +312,17 @@ def _zero_delay_depth(net) -> Dict[str, int]:
 
 
 def unrolled_taps(net, T: int) -> List[Tuple[str, int, str, int, int, dict]]:
-    """Every drawn tap of the unrolled graph: (source, t - d, target, t, d, edge data)."""
+    """Every drawn tap of the unrolled graph: (source, t - d, target, t, d, edge data);
+    (source, t + d, ...) when the target is a backward layer."""
     taps = []
     for src, dst, data in net.graph.edges(data=True):
+        spec = net.graph.nodes[dst]["spec"]
+        ahead = getattr(spec, "direction", "forward") == "backward"
         for d in data["delays"]:
-            for t in range(d, T):
-                taps.append((src, t - d, dst, t, d, data))
+            if ahead:
+                taps.extend((src, t + d, dst, t, d, data) for t in range(T - d))
+            else:
+                taps.extend((src, t - d, dst, t, d, data) for t in range(d, T))
     return taps
 
 
@@ -317,6 +336,8 @@ def _unrolled(net, T: int) -> pydot.Dot:
     reads like the equations; delayed taps run from column t-d to column t, labelled."""
     note = (f"unrolled over T = {T} steps; taps that reach before t = 0 read the initial "
             f"values (zero unless given) and are not drawn")
+    if any(getattr(s, "direction", "forward") == "backward" for s in net.spec.layers):
+        note += "; nor are backward (←) layers' taps beyond t = T-1 (zero)"
     dot = _new_dot(net, [note])
     # neato with pinned positions draws the grid exactly (dot would rank the slices by
     # their edges and stagger them); splines route the long delayed taps around nodes.

@@ -25,7 +25,9 @@ def node_rows(net) -> List[List[str]]:
             links = sorted(net.graph.in_edges(name, data=True), key=lambda e: e[2]["pos"])
             srcs = ", ".join(f"{s}[{format_delays(d['delays'])}]" for s, _, d in links)
             detail = f"{spec.transfer}, net {spec.net}, " + \
-                ("bias" if spec.bias.enabled else "no bias") + f"; from {srcs}"
+                ("bias" if spec.bias.enabled else "no bias") + \
+                (", backward in time" if spec.direction == "backward" else "") + \
+                f"; from {srcs}"
         elif kind == "gamma":
             src = spec.source if tuple(spec.source_delays) == (0,) else \
                 f"{spec.source}[{format_delays(spec.source_delays)}]"

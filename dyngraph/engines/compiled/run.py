@@ -32,6 +32,11 @@ AUTO_MAX_Q = 8
 class CompiledBackend:
     """Steps recurrent components in compiled code; ``name`` = "compiled".
 
+    Only forward components: a ``direction: backward`` one never reaches it — the engines
+    run it on numpy, mirrored in time (:mod:`dyngraph.engines.reverse`), so a bidirectional
+    net gets compiled forward components and numpy backward ones, the same numbers as
+    ``backend="numpy"`` to rounding.
+
     Parameters
     ----------
     max_q : batch sizes above it are declined (left to numpy); None compiles every batch
