@@ -77,6 +77,10 @@ def add_training_options(p, restarts_help: str, runs: str = "with --restarts") -
     p.add_argument("--windows", metavar="L[,STEP]",
                    help="sub-sequence (simulation-error) training: windows of L steps, STEP "
                         "apart (default L/2), each started from the measured past")
+    p.add_argument("--encoder", metavar="P[,H]",
+                   help="with --windows: estimate each window's unmeasured initial state "
+                        "(a state-space model's x) from the P measured steps before it, "
+                        "with an H-unit tanh encoder trained alongside (SUBNET; H 16)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--restarts", type=int, metavar="N", help=restarts_help)
     p.add_argument("--scheduler", metavar="ADDRESS",
@@ -97,6 +101,10 @@ def training_options(args, methods=None) -> dict:
     options = {k: v for k, v in given.items() if v is not None}
     if getattr(args, "windows", None):
         options["windows"] = _windows(args.windows)
+    if getattr(args, "encoder", None):
+        parts = _windows(args.encoder, "--encoder", "P or P,H", "10,16")
+        options["encoder"] = ({"past": parts[0], "hidden": parts[1]}
+                              if isinstance(parts, tuple) else parts)
     if args.lr is not None:
         wrong = [m for m in (methods or [args.method or "lm"]) if m not in ("adam", "sgd")]
         if wrong:
@@ -124,14 +132,14 @@ def _records(net, path):
     return inputs, targets
 
 
-def _windows(text):
+def _windows(text, flag="--windows", form="L or L,STEP", example="200,50"):
     """'200' -> 200, '200,50' -> (200, 50); positive integers."""
     try:
         parts = tuple(int(x) for x in text.split(","))
     except ValueError:
         parts = ()
     if len(parts) not in (1, 2) or min(parts) < 1:
-        raise CommandError(f"--windows: expected L or L,STEP (integers >= 1), e.g. 200,50; "
+        raise CommandError(f"{flag}: expected {form} (integers >= 1), e.g. {example}; "
                            f"got '{text}'")
     return parts[0] if len(parts) == 1 else parts
 

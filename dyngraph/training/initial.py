@@ -130,6 +130,10 @@ class LearntInitial:
         everything = self.values(tail)
         return {name: everything[name] for name in self.shapes}
 
+    def grad(self, tail, grads: Mapping[str, np.ndarray]) -> np.ndarray:
+        """dF/d(tail): the states are the tail itself (see :meth:`flat`)."""
+        return self.flat(grads)
+
     def flat(self, grads: Mapping[str, np.ndarray]) -> np.ndarray:
         """dF/d(initial) dict ((Q, L, n) each) -> the vector's tail (a node the loss does
         not reach has zero gradient)."""

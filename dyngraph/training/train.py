@@ -32,19 +32,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, Mapping, Optional
+from typing import Dict, Optional
 
 import numpy as np
 
 from . import optimizers as _opt
 from . import progress as _progress
-from .prepare import fill_feedback
+from .records import as_batched as _as_batched, read_records as _read, \
+    weights_batched as _weights_batched
 from . import scaling as _scaling
-from ..engines.records import DataError, to_internal
+from ..engines.records import DataError
 from .divide import block_ranges, mask_targets
 from .linear import fit_linear_path
 from .windows import cut_windows
 from .initial import LearntInitial, check_learn_initial, learnt_names, take_initial
+from .encoder import Encoder, check_encoder, encoded_initial, encoder_arg
+from .windows import measured_lookback
 from ..engines.losses import LOSSES, loss_and_adjoint
 from ..engines.backend import resolve as resolve_backend
 from ..engines.simulate import forward
@@ -113,6 +116,12 @@ class TrainResult:
         return float(self.history[key][self.best_epoch])
 
     @property
+    def encoder(self) -> Optional[Encoder]:
+        """With ``encoder=``, the trained initial-state encoder (also in
+        ``net.meta["encoder"]``); else None."""
+        return Encoder.from_meta(self.net) if self.net.meta.get("encoder") else None
+
+    @property
     def loss(self) -> float:
         """Training loss of the returned weights."""
         return self._at_best("loss")
@@ -169,7 +178,7 @@ class _Problem:
         if self.learnt is None:
             return out
         value, g, g_initial = out
-        return value, np.concatenate([g, self.learnt.flat(g_initial)])
+        return value, np.concatenate([g, self.learnt.grad(theta[self.n_weights:], g_initial)])
 
     def _trace(self, theta):
         """The forward trace at theta on the training data. The last one is kept: LM's
@@ -248,41 +257,6 @@ class _Problem:
         return value
 
 
-# --------------------------------------------------------------------------- data helpers
-def _as_batched(arrays):
-    return {k: np.ascontiguousarray(v.transpose(1, 0, 2)) for k, v in arrays.items()}
-
-
-def _read(net, inputs, targets, what=""):
-    """User data -> internal (T, Q, n) dicts, checked against the net; ``feedback_of``
-    inputs left out are taken from the targets (series-parallel from a plain record)."""
-    inputs = fill_feedback(net, inputs, targets)
-    Y, _ = to_internal(targets, net.outputs, what + "target", allow_nan=True)
-    T, Q = next(iter(Y.values())).shape[:2]
-    if net.inputs:
-        if inputs is None:
-            raise DataError(f"train: {what}inputs are needed for {', '.join(net.inputs)}")
-        X, _ = to_internal(inputs, net.inputs, what + "input")
-        shape = next(iter(X.values())).shape[:2]
-        if shape != (T, Q):
-            raise DataError(f"{what}targets have T={T}, Q={Q} but {what}inputs have "
-                            f"T={shape[0]}, Q={shape[1]}")
-    else:
-        if inputs is not None and not (isinstance(inputs, Mapping) and not inputs):
-            raise DataError("train: the net has no inputs; pass inputs=None")
-        X = {}
-    return X, Y
-
-
-def _weights_batched(net, weights, T, Q):
-    """User weights -> {output: scalar, (T,) or (Q, T, n)} via the facade's checks."""
-    W = net._weights(weights, T, Q)
-    if W is None:
-        return None
-    return {k: (np.ascontiguousarray(np.broadcast_to(w, (T, Q, w.shape[2])).transpose(1, 0, 2))
-                if np.ndim(w) == 3 else w) for k, w in W.items()}
-
-
 def _options(method, options):
     allowed = _OPTIONS[method]
     unknown = sorted(set(options) - set(allowed))
@@ -323,7 +297,7 @@ def _windows_arg(windows):
 
 
 def _setup(base, inputs, targets, weights, initial, val, divide, normalize, loss,
-           windows=None, start=None, learn_initial=False):
+           windows=None, start=None, learn_initial=False, encoder=None, seed=None):
     """Read, divide and scale the data; return the training problem, the scaling record
     (or None) and the division's time blocks (or None).
 
@@ -396,7 +370,11 @@ def _setup(base, inputs, targets, weights, initial, val, divide, normalize, loss
         length, step = windows
         # Cut from the unmasked record: a window's initial states are measured outputs,
         # and windows lie inside the training block only.
-        train_X, train_Y, train_initial = cut_windows(work, X, full, length, step, a, b)
+        first = a
+        if encoder is not None:
+            # The encoder reads the p steps before each window: the first starts at p.
+            first = a + max(0, encoder[0] - measured_lookback(work, X, full))
+        train_X, train_Y, train_initial = cut_windows(work, X, full, length, step, first, b)
         # Validation and test blocks (or the training record itself, for reporting) keep
         # the whole-record simulation, which is what the model is judged by.
         for name in ("val_loss", "test_loss"):
@@ -406,6 +384,8 @@ def _setup(base, inputs, targets, weights, initial, val, divide, normalize, loss
     learnt = None
     if learn_initial not in (False, None):
         learnt = LearntInitial(work, learnt_names(work, learn_initial), train_initial, Q)
+    if encoder is not None:
+        learnt = encoded_initial(work, X, full, encoder, windows, first, b, train_initial, seed)
     problem = _Problem(work, _as_batched(train_X), _as_batched(train_Y), W, train_initial,
                        loss, sets, learnt)
     return problem, record, ranges
@@ -418,7 +398,7 @@ def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: 
           goal: float = 0.0, min_grad: float = 1e-7, normalize: Optional[str] = None,
           seed=None, init: Optional[str] = None, time_limit: Optional[float] = None,
           callback=None, backend=None, verbose=False, windows=None, start=None,
-          learn_initial=False, **options) -> TrainResult:
+          learn_initial=False, encoder=None, **options) -> TrainResult:
     """Train a copy of ``net`` on input/target records.
 
     Parameters
@@ -475,6 +455,14 @@ def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: 
     time_limit : seconds
     callback : called after each epoch with the history row (a dict, plus 'params');
                return True to stop
+    encoder : with ``windows``, estimate each window's unmeasured initial states (a
+              state-space model's x, hidden recurrent layers) from the ``p`` measured steps
+              before it, with a one-hidden-layer tanh net trained jointly with the weights
+              (SUBNET, :mod:`dyngraph.training.encoder`): ``p`` or ``{"past": p, "hidden":
+              h}`` (h = 16). Gradient methods only (adam, sgd, lbfgs, bfgs); the trained
+              encoder is ``result.encoder`` (and ``net.meta["encoder"]``):
+              ``result.encoder.initial(net, u_past, y_past)`` gives the ``initial=`` to
+              simulate on from the end of a measured past.
     A ``KeyboardInterrupt`` (Ctrl-C) during training returns the result so far (the best
     weights, ``stop_reason == "interrupted"``) instead of losing it.
     verbose : progress: False (none), True (a live bar on a terminal, else a line every 10
@@ -519,6 +507,8 @@ def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: 
     if net.n_params == 0:
         raise ValueError("train: the net has no learnable parameters")
     check_learn_initial(learn_initial, method, windows, opts.get("truncate"))
+    encoder = encoder_arg(encoder)
+    check_encoder(encoder, method, windows, learn_initial)
     require_derivatives(net.plan, "training")
 
     if init is True:
@@ -533,7 +523,7 @@ def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: 
     problem, record, ranges = _setup(base, inputs, targets, weights, initial, val, divide,
                                      normalize, loss,
                                      None if windows is None else _windows_arg(windows),
-                                     _start_arg(start), learn_initial)
+                                     _start_arg(start), learn_initial, encoder, seed)
     problem.backend = resolve_backend(backend)
     has_val = "val_loss" in problem.sets
     select = "last" if method == "br" else ("val" if has_val else "loss")
@@ -572,7 +562,16 @@ def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: 
     gamma = float(history["gamma"][best_epoch]) if method == "br" else None
 
     result_net = base.copy()
-    best, learnt_initial = take_initial(problem, best, base, record, result_net.meta)
+    result_net.meta.pop("encoder", None)
+    learnt_initial = None
+    if encoder is not None:
+        tail = best[problem.n_weights:]
+        result_net.meta["encoder"] = problem.learnt.encoder(
+            tail, encoder[0], list(base.inputs), list(base.outputs), record).to_meta()
+        best = best[:problem.n_weights]
+        result_net.meta.pop("initial", None)
+    else:
+        best, learnt_initial = take_initial(problem, best, base, record, result_net.meta)
     result_net.params = best
     if record:
         result_net.meta["scaling"] = record
@@ -583,7 +582,10 @@ def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: 
               "effective_params": gamma, "divide": ranges,
               "windows": None if windows is None else list(_windows_arg(windows)),
               "start": start,
-              "learn_initial": None if problem.learnt is None else list(problem.learnt.names)}
+              "learn_initial": (None if problem.learnt is None or encoder is not None
+                                else list(problem.learnt.names)),
+              "encoder": None if encoder is None else {"past": encoder[0],
+                                                       "hidden": encoder[1]}}
     result_net.meta["training"] = _summary(fields, history)
     if report is not None:
         report.finish(rec.stop_reason, int(best_epoch), float(history["loss"][best_epoch]))
