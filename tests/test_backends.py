@@ -74,6 +74,34 @@ def test_compiled_equals_numpy_on_every_spec(path):
     assert close(e0, e1) and close(J0, J1)
 
 
+#: Recurrent links with two taps: each tap's weight block is a column slice of a wider
+#: matrix, so the interpreter's products see strided operands.
+TWO_TAPS = """
+inputs: {u: 2}
+layers:
+  h: {size: 8, transfer: tanh, from: {u: 0, h: [1, 2], y: 1}}
+  y: {size: 8, transfer: sigmoid, from: {h: 0, y: [1, 3]}}
+outputs: [y]
+"""
+
+
+def test_large_batches_take_the_gathered_blas_products():
+    """Q * S * n above the interpreter's gather threshold with strided operands: the
+    products go through gathered BLAS blocks, and give the same numbers."""
+    from dyngraph.engines.compiled import vm
+    net = dg.loads(TWO_TAPS)
+    net.params = np.random.default_rng(0).uniform(-0.5, 0.5, net.n_params)
+    Q, T = vm._BLAS_GATHER // 64 + 1, 6
+    X = random_data(net, Q=Q, T=T)
+    Y = _targets(net, Q, T)
+    y0, y1 = (net.simulate(X, backend=b)["y"] for b in ("numpy", "compiled"))
+    assert close(y0, y1) and np.abs(y0).max() > 0
+    for method in ("bptt", "rtrl"):
+        g0, g1 = (net.gradient(X, Y, method=method, backend=b)[1]
+                  for b in ("numpy", "compiled"))
+        assert close(g0, g1)
+
+
 @pytest.mark.parametrize("path", SPECS, ids=spec_id)
 def test_compiled_bptt_matches_finite_differences(path):
     net = dg.load(path)

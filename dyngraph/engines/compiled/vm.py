@@ -34,6 +34,8 @@ OPERAND0 = 5
 # Multiply-adds of one product above which BLAS is called instead of the loops (measured:
 # bench/README.md, "compiled backend").
 _BLAS_MIN = 2048
+# The same for strided operands, which are first gathered into contiguous blocks.
+_BLAS_GATHER = 8192
 N_FIELDS = OPERAND0 + 4 * 4
 
 
@@ -107,6 +109,21 @@ def run(prog, ws, Q, t_start, t_stop, step, tmin):
                     Wm = Z[zc:zc + w * inner].reshape(w, inner)
                     X[x0:x0 + Q * w] += np.dot(Yq, Wm.T).reshape(-1)
                     continue
+                if Q * w * inner >= _BLAS_GATHER:
+                    # Strided rows (a fused or wide buffer): gathering them into contiguous
+                    # blocks for one BLAS product still beats the loops at this size.
+                    Yq = np.empty((Q, inner))
+                    for q in range(Q):
+                        yb = ((t + yo) * Q + q) * ys + yc
+                        Yq[q] = Y[yb:yb + inner]
+                    Wm = np.empty((w, inner))
+                    for i in range(w):
+                        Wm[i] = Z[i * zs + zc:i * zs + zc + inner]
+                    R = np.dot(Yq, Wm.T)
+                    for q in range(Q):
+                        xb = ((t + xo) * Q + q) * xs + xc
+                        X[xb:xb + w] += R[q]
+                    continue
                 for q in range(Q):
                     xb = ((t + xo) * Q + q) * xs + xc
                     yb = ((t + yo) * Q + q) * ys + yc
@@ -123,6 +140,19 @@ def run(prog, ws, Q, t_start, t_stop, step, tmin):
                     Yq = Y[y0:y0 + Q * inner].reshape(Q, inner)
                     Wm = Z[zc:zc + inner * w].reshape(inner, w)
                     X[x0:x0 + Q * w] += np.dot(Yq, Wm).reshape(-1)
+                    continue
+                if Q * w * inner >= _BLAS_GATHER:
+                    Yq = np.empty((Q, inner))
+                    for q in range(Q):
+                        yb = ((t + yo) * Q + q) * ys + yc
+                        Yq[q] = Y[yb:yb + inner]
+                    Wm = np.empty((inner, w))
+                    for i in range(inner):
+                        Wm[i] = Z[i * zs + zc:i * zs + zc + w]
+                    R = np.dot(Yq, Wm)
+                    for q in range(Q):
+                        xb = ((t + xo) * Q + q) * xs + xc
+                        X[xb:xb + w] += R[q]
                     continue
                 for q in range(Q):
                     xb = ((t + xo) * Q + q) * xs + xc
