@@ -7,7 +7,7 @@ measurement runs in a fresh subprocess and reports the peak of Python's traced a
 - ``bptt``:   ``net.gradient(u, y, method="bptt")`` — stores the whole trajectory: O(T);
 - ``rtrl``:   ``net.gradient(u, y, method="rtrl")`` — the sensitivities live in ring buffers,
   but the batch API first runs the forward pass over all T and keeps it: still O(T);
-- ``online``: ``dyngraph.engines.rtrl.OnlineRTRL(net).step(...)`` T times, data generated on the fly —
+- ``online``: ``dyngraph.engines.online.OnlineRTRL(net).step(...)`` T times, data generated on the fly —
   memory independent of T;
 - ``ref_bptt``, ``ref_rtrl``: the hand-written references of bench/refs.py (``elman_grad``,
   ``elman_rtrl_grad``) on the same data, for scale — both keep O(T) arrays too.
@@ -82,7 +82,7 @@ def rss_bytes():
 
 def worker(method, T, H):
     """One measurement in this (fresh) process; returns a dict."""
-    from dyngraph.engines.rtrl import OnlineRTRL
+    from dyngraph.engines.online import OnlineRTRL
     net = elman(H)
     if method == "online":
         online = OnlineRTRL(net)
@@ -119,7 +119,7 @@ def worker(method, T, H):
 
 def long_run(steps, H, lr, checkpoints=10):
     """``steps`` online RTRL + SGD steps; returns steps/s, RSS checkpoints, errors."""
-    from dyngraph.engines.rtrl import OnlineRTRL
+    from dyngraph.engines.online import OnlineRTRL
     net = elman(H)
     online = OnlineRTRL(net)
     plant = Plant(1)

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import dyngraph as dg
-from dyngraph.engines.rtrl import OnlineRTRL
+from dyngraph.engines.online import OnlineRTRL
 from dyngraph.io.export_numpy import ExportError
 
 pytestmark = pytest.mark.usefixtures("engine_backend")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import dyngraph as dg
-from dyngraph.engines.rtrl import OnlineRTRL
+from dyngraph.engines.online import OnlineRTRL
 from dyngraph.kinds.transfers import NoDerivative, random_stream
 
 ALPHABET = "abc"

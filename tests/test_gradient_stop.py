@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import dyngraph as dg
-from dyngraph.engines.rtrl import OnlineRTRL
+from dyngraph.engines.online import OnlineRTRL
 from dyngraph.language.writer import spec_to_yaml
 from conftest import SPEC_DIR, has_stops
 

@@ -2,7 +2,10 @@
 
 Stepping T times must give the outputs of ``net.simulate`` over the whole record, and the
 per-step sse gradients must add up to the batch sse gradient (RTRL's gradient is a sum over
-time of per-step terms). Its memory must not grow with the number of steps.
+time of per-step terms). Its memory must not grow with the number of steps. Every test runs
+on both backends; the compiled one (every step in one compiled program) must equal the
+numpy one to 1e-12 on every catalog spec and on random graphs, and ``run`` (a whole stream,
+adapting θ after each step) must equal the loop of ``step`` and SGD updates.
 """
 from __future__ import annotations
 
@@ -10,9 +13,11 @@ import numpy as np
 import pytest
 
 import dyngraph as dg
-from dyngraph.engines.rtrl import OnlineRTRL
+from conftest import SPECS, spec_id
+from dyngraph.engines.online import OnlineRTRL
 
 T, Q = 10, 2
+BACKENDS = ("numpy", "compiled")
 # IIR and Elman are the nets asked for; fir (input history only), gamma (a memory state),
 # NARX (output feedback through two delays) and Jordan (a 2-element softmax output) too.
 NETS = ["iir", "layer_recurrent", "fir", "gamma_ftdnn", "narx_parallel", "jordan"]
@@ -42,22 +47,24 @@ def _stream(online, U, Y=None):
     return {k: np.stack(v, axis=1) for k, v in outs.items()}, gs
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", NETS)
-def test_outputs_equal_simulate(name):
+def test_outputs_equal_simulate(name, backend):
     net = dg.load(f"specs/{name}.yaml", seed=1)
     U, _ = _problem(net, 2)
-    outs, gs = _stream(OnlineRTRL(net, Q=Q), U)
+    outs, gs = _stream(OnlineRTRL(net, Q=Q, backend=backend), U)
     assert all(g is None for g in gs)            # no targets, no gradient
     want = net.simulate(U)
     for o in net.outputs:
         np.testing.assert_allclose(outs[o], want[o], rtol=1e-12, atol=1e-14, err_msg=o)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", NETS)
-def test_step_gradients_add_up_to_batch_sse(name):
+def test_step_gradients_add_up_to_batch_sse(name, backend):
     net = dg.load(f"specs/{name}.yaml", seed=3)
     U, Y = _problem(net, 4, nan_steps=[(0, 2), (1, 7), (0, 9)])
-    _, gs = _stream(OnlineRTRL(net, Q=Q), U, Y)
+    _, gs = _stream(OnlineRTRL(net, Q=Q, backend=backend), U, Y)
     total = np.sum(gs, axis=0)
     assert total.shape == (net.n_params,)
     for method in ("rtrl", "bptt"):
@@ -68,10 +75,11 @@ def test_step_gradients_add_up_to_batch_sse(name):
     assert np.linalg.norm(gs[-1] - total) > 1e-6 * np.linalg.norm(total)
 
 
-def test_step_without_targets_contributes_nothing():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_step_without_targets_contributes_nothing(backend):
     net = dg.load("specs/layer_recurrent.yaml", seed=5)
     U, Y = _problem(net, 6, nan_steps=[(q, 4) for q in range(Q)])
-    online = OnlineRTRL(net, Q=Q)
+    online = OnlineRTRL(net, Q=Q, backend=backend)
     total = np.zeros(net.n_params)
     for t in range(T):
         x = {k: u[:, t] for k, u in U.items()}
@@ -84,13 +92,14 @@ def test_step_without_targets_contributes_nothing():
     np.testing.assert_allclose(total, want, rtol=1e-9, atol=1e-12 * np.abs(want).max())
 
 
-def test_parameters_changed_mid_stream_are_used_from_the_next_step():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_parameters_changed_mid_stream_are_used_from_the_next_step(backend):
     """Adaptive filtering changes θ between steps: the outputs are those of θ1 up to step k,
     then of θ2 continuing from the state reached (simulate with initial=state)."""
     net = dg.load("specs/iir.yaml", seed=7)
     U, _ = _problem(net, 8)
     k = 4
-    online = OnlineRTRL(net, Q=Q)
+    online = OnlineRTRL(net, Q=Q, backend=backend)
     theta1 = net.params
     theta2 = theta1 + 0.05 * np.random.default_rng(9).standard_normal(net.n_params)
     outs = []
@@ -131,11 +140,12 @@ def _array_shapes(obj, skip, depth=0, seen=None):
     return out
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", ["iir", "layer_recurrent"])
-def test_memory_does_not_grow_with_steps(name):
+def test_memory_does_not_grow_with_steps(name, backend):
     net = dg.load(f"specs/{name}.yaml", seed=10)
     rng = np.random.default_rng(11)
-    online = OnlineRTRL(net, Q=Q)
+    online = OnlineRTRL(net, Q=Q, backend=backend)
     skip = (net, net.plan, net._values)
 
     def run(n_steps):
@@ -150,3 +160,150 @@ def test_memory_does_not_grow_with_steps(name):
     assert after_3, "found no internal buffers to compare"
     assert after_3 == after_40
     assert max(np.prod(s) for s in after_40) < 40 * Q * net.n_params
+
+
+# -- the compiled online program against the numpy reference -------------------------------
+
+def _compilable(net):
+    return all(node.kind is None or node.kind.compilable() for node in net.plan.nodes.values())
+
+
+def _both_streams(net, U, Y, loss="sse"):
+    """Outputs and per-step gradients of both backends over the same stream."""
+    got = {}
+    for backend in BACKENDS:
+        online = OnlineRTRL(net, Q=Q, backend=backend)
+        outs, gs = [], []
+        for t in range(T):
+            out, g = online.step({k: u[:, t] for k, u in U.items()},
+                                 {k: v[:, t] for k, v in Y.items()}, loss)
+            outs.append(out)
+            gs.append(g)
+        got[backend] = (online, outs, np.array(gs))
+    return got
+
+
+def _rel(a, b):
+    scale = max(np.abs(a).max(initial=0.0), np.abs(b).max(initial=0.0), 1e-300)
+    return np.abs(a - b).max(initial=0.0) / scale
+
+
+@pytest.mark.parametrize("loss", ["sse", "mse"])
+@pytest.mark.parametrize("path", SPECS, ids=spec_id)
+def test_compiled_online_equals_numpy_on_every_spec(path, loss):
+    net = dg.load(path, seed=21)
+    if net.plan.backward:
+        for backend in BACKENDS:
+            with pytest.raises(ValueError, match="backward layers"):
+                OnlineRTRL(net, backend=backend)
+        return
+    U, Y = _problem(net, 22, nan_steps=[(1, 3)])
+    got = _both_streams(net, U, Y, loss)
+    online, outs, gs = got["compiled"]
+    # Only a kind without a compiled form (the softmax transfer) may fall back to numpy.
+    assert online.backend == ("compiled" if _compilable(net) else "numpy")
+    _, outs_ref, gs_ref = got["numpy"]
+    for a, b in zip(outs, outs_ref):
+        for o in net.outputs:
+            assert _rel(a[o], b[o]) <= 1e-12, o
+    assert _rel(gs, gs_ref) <= 1e-12
+    if net.n_params:
+        assert np.abs(gs).max() > 0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_run_adapts_like_the_loop_of_steps_and_updates(backend):
+    """run(lr) = step + θ ← θ − lr g after every step, on the numpy reference; the net
+    holds the adapted θ afterwards, and a second run continues the stream."""
+    lr = 0.05
+    name = "narx_parallel"
+    U, Y = _problem(dg.load(f"specs/{name}.yaml", seed=1), 30, nan_steps=[(0, 5), (1, 6)])
+    Ut = {k: u.transpose(1, 0, 2) for k, u in U.items()}      # (T, Q, n)
+    Yt = {k: y.transpose(1, 0, 2) for k, y in Y.items()}
+    ref = dg.load(f"specs/{name}.yaml", seed=1)
+    stepper = OnlineRTRL(ref, Q=Q, backend="numpy")
+    outs_ref, losses_ref = [], []
+    for t in range(T):
+        out, g = stepper.step({k: u[t] for k, u in Ut.items()}, {k: y[t] for k, y in Yt.items()})
+        outs_ref.append(out["y"])
+        e = (Yt["y"][t] - out["y"]).reshape(-1)
+        losses_ref.append(np.nansum(e * e))
+        ref.params = ref.params - lr * g
+    net = dg.load(f"specs/{name}.yaml", seed=1)
+    online = OnlineRTRL(net, Q=Q, backend=backend)
+    half = T // 2
+    out1, l1 = online.run({k: u[:half] for k, u in Ut.items()},
+                          {k: y[:half] for k, y in Yt.items()}, lr=lr)
+    out2, l2 = online.run({k: u[half:] for k, u in Ut.items()},
+                          {k: y[half:] for k, y in Yt.items()}, lr=lr)
+    got = np.concatenate([out1["y"], out2["y"]])
+    assert _rel(got, np.array(outs_ref)) <= 1e-12
+    assert _rel(np.concatenate([l1, l2]), np.array(losses_ref)) <= 1e-12
+    assert _rel(net.params, ref.params) <= 1e-12
+    assert _rel(net.params, dg.load(f"specs/{name}.yaml", seed=1).params) > 1e-3  # it moved
+    assert online.clock == T
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_run_without_targets_only_simulates(backend):
+    net = dg.load("specs/layer_recurrent.yaml", seed=4)
+    U, _ = _problem(net, 5)
+    theta = net.params
+    out, losses = OnlineRTRL(net, Q=Q, backend=backend).run(
+        {k: u.transpose(1, 0, 2) for k, u in U.items()}, lr=0.1)
+    want = net.simulate(U)
+    assert _rel(out["y"], want["y"].transpose(1, 0, 2)) <= 1e-12
+    assert np.array_equal(net.params, theta) and not losses.any()
+
+
+def test_compiled_is_the_default_and_the_environment_can_force_numpy(monkeypatch):
+    net = dg.load("specs/layer_recurrent.yaml", seed=4)
+    monkeypatch.delenv("DYNGRAPH_BACKEND", raising=False)
+    assert OnlineRTRL(net, Q=Q).backend == "compiled"
+    assert OnlineRTRL(net, Q=64).backend == "numpy"      # large batches: numpy (as the engines)
+    monkeypatch.setenv("DYNGRAPH_BACKEND", "numpy")
+    assert OnlineRTRL(net, Q=Q).backend == "numpy"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bad_stream_data_is_named(backend):
+    net = dg.load("specs/layer_recurrent.yaml", seed=4)
+    online = OnlineRTRL(net, Q=Q, backend=backend)
+    ok = {"u": np.zeros((Q, 1))}
+    online.step(ok, {"y": np.zeros((Q, 1))})
+    with pytest.raises(ValueError, match=r"input 'u' has NaN or inf at step 1"):
+        online.step({"u": np.full((Q, 1), np.nan)})
+    with pytest.raises(ValueError, match="loss"):
+        online.step(ok, {"y": np.zeros((Q, 1))}, loss="cross_entropy")
+    if backend == "compiled":
+        with pytest.raises(ValueError, match="input 'u' is missing"):
+            online.step({})
+        with pytest.raises(ValueError, match="unknown target 'z'"):
+            online.step(ok, {"z": np.zeros((Q, 1))})
+    U = np.zeros((4, Q, 1))
+    U[2, 1] = np.inf
+    with pytest.raises(ValueError, match=r"input 'u' has NaN or inf at step 3"):
+        online.run({"u": U})
+
+
+from test_random_graphs import spec_texts  # noqa: E402  (the strategy, not its tests)
+from hypothesis import given, note, settings, HealthCheck  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=30, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(text=spec_texts(), seed=st.integers(0, 1000))
+def test_random_graphs_compiled_online_equals_numpy(text, seed):
+    note(text)
+    net = dg.loads(text, seed=seed)
+    U, Y = _problem(net, seed)
+    got = _both_streams(net, U, Y)
+    assert got["compiled"][0].backend == ("compiled" if _compilable(net) else "numpy")
+    for a, b in zip(got["compiled"][1], got["numpy"][1]):
+        for o in net.outputs:
+            assert _rel(a[o], b[o]) <= 1e-12
+    assert _rel(got["compiled"][2], got["numpy"][2]) <= 1e-10
+    total = got["compiled"][2].sum(axis=0)
+    _, g = net.gradient(U, Y, method="rtrl", loss="sse")
+    assert _rel(total, g) <= 1e-9

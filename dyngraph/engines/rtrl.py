@@ -20,7 +20,7 @@ A spec with ``direction: backward`` layers is swept component by component inste
 plan's order, each over the whole record): a backward component's sensitivities run from
 T-1 down to 0, S_u(t) = ∂ᵉa_u(t)/∂θᵀ + Σ C(t) S_x(t + d) for its delay-d links, and later
 components read any step of them. Its states' sensitivities are then kept for all T steps
-(memory T·Q·n·P), and online RTRL is refused (it needs the future).
+(memory T·Q·n·P). Online RTRL, one step at a time, is :mod:`.online`.
 """
 from __future__ import annotations
 
@@ -31,9 +31,9 @@ import numpy as np
 
 from ..graph.plan import Plan, require_derivatives
 from .reverse import flip_into, mirror_names, mirror_plan
-from .simulate import Trace, forward, taps, final_state
+from .simulate import Trace, taps
 
-__all__ = ["gradient", "output_sensitivities", "OnlineRTRL"]
+__all__ = ["gradient", "output_sensitivities"]
 
 
 @dataclass(frozen=True)
@@ -399,75 +399,3 @@ def output_sensitivities(plan: Plan, P, trace: Trace, backend=None) -> Dict[str,
 
     _Sweep(plan, P, trace.Q).run(trace, consume, backend=backend)
     return out
-
-
-class OnlineRTRL:
-    """RTRL one step at a time, for adaptive filtering on a stream: memory does not depend on
-    how many steps have been seen.
-
-    Parameters
-    ----------
-    net : Net
-    Q : number of parallel streams
-
-    Examples
-    --------
-    >>> import dyngraph as dg, numpy as np
-    >>> net = dg.loads("inputs: {u: 1}\\nlayers: {y: {size: 1, from: {u: 0, y: 1}}}\\noutputs: [y]")
-    >>> online = OnlineRTRL(net)
-    >>> y, g = online.step({"u": np.ones((1, 1))}, {"y": np.zeros((1, 1))})
-    >>> g.shape == (net.n_params,)
-    True
-    """
-
-    def __init__(self, net, Q: int = 1):
-        if net.plan.backward:
-            raise ValueError("online RTRL needs every step's past only; a spec with "
-                             "backward layers depends on the future (use gradient or "
-                             "jacobian over the whole record)")
-        self.net = net
-        self.Q = Q
-        self.state = None
-        self.clock = 0
-        self._sweep = _Sweep(net.plan, net._values, Q)
-
-    def step(self, inputs, targets=None, loss: str = "sse"):
-        """Advance one step.
-
-        Parameters
-        ----------
-        inputs : dict input name -> (Q, n) values at this step
-        targets : dict output name -> (Q, n) targets (NaN = none), optional
-
-        Returns
-        -------
-        outputs : dict output name -> (Q, n)
-        g : (P,) gradient of this step's loss (``sse`` or ``mse`` over its elements), or
-            None without targets
-        """
-        from .losses import loss_and_adjoint
-        plan = self.net.plan
-        X = {k: np.asarray(v, dtype=float).reshape(1, self.Q, -1) for k, v in inputs.items()}
-        for k, v in X.items():
-            if not np.all(np.isfinite(v)):
-                raise ValueError(f"input '{k}' has NaN or inf at step {self.clock}")
-        self._sweep.P = self.net._values
-        trace = forward(plan, self.net._values, X, self.state)
-        Y = {o: trace.output(plan, o) for o in plan.outputs}
-        g = None
-        dA = None
-        if targets is not None:
-            T_ = {k: np.asarray(v, dtype=float).reshape(1, self.Q, -1)
-                  for k, v in targets.items()}
-            _, dA = loss_and_adjoint({k: Y[k] for k in T_}, T_, loss)
-            g = np.zeros(plan.n_params)
-
-        def consume(name, t0, t1, S):
-            if dA is not None and name in dA:
-                e = dA[name][t0:t1].reshape(-1)
-                g[:] += e @ S.reshape(e.size, plan.n_params)
-
-        self._sweep.run(trace, consume, clock=self.clock)
-        self.state = final_state(plan, trace)
-        self.clock += 1
-        return {o: y[0] for o, y in Y.items()}, g

@@ -10,8 +10,9 @@ stepped inside a recurrent component and the rest hoisted,
     a(t) = f(n(t))
 
 and backward δ(t) = dF/da(t) ∘ f'(n, a), dF/ds(t - d_j) += W_l[:, j-th block]ᵀ dF/dz_l(t)
-with dF/dz_l = δ (sum) or δ · b · Π_{j≠l} z_j (prod). The engine tests compare every result
-with the numpy rules to 1e-12.
+with dF/dz_l = δ (sum) or δ · b · Π_{j≠l} z_j (prod); the parameters' rows (online RTRL's
+explicit part) dF/dW_l[i, j-th block] = dF/dz_l[i] s(t - d_j)ᵀ, dF/db = δ (sum) or δ Π_l z_l
+(prod). The engine tests compare every result with the numpy rules to 1e-12.
 """
 from __future__ import annotations
 
@@ -91,6 +92,52 @@ class CompiledLayerRules:
         if not self.transfer.linear:
             em.transfer(out, n, name, S)
         return (n, out) + tuple(zs[l] for l in range(len(self.links)))
+
+    def _emit_dz(self, em, P, cache, D, l):
+        """A Ref of dF/dz_l from δ (δ itself for a net sum)."""
+        if not self.prod:
+            return D
+        dz = em.alloc(self.S)
+        em.copy(dz, D, self.S)
+        if self.bias:
+            em.vmul(dz, em.param(P[self.bias]), self.S)
+        for j in range(len(self.links)):
+            if j != l:
+                em.mul(dz, cache[2 + j], self.S)
+        return dz
+
+    def emit_param_jac(self, em, P, cache, inside, D, dest):
+        """Operations adding dF/dθ of one step to ``dest`` (one direction's row).
+
+        Parameters
+        ----------
+        cache : Refs of the forward cache (rows t);  D : Ref of δ(t)
+        inside : {link index: [Ref of s(t - d_j) for each delay j]}, every link
+        dest : {learned block name: Ref of the row where its derivative starts}
+        """
+        S = self.S
+        if self.bias in dest:
+            if self.prod:
+                tmp = em.alloc(S)
+                em.copy(tmp, D, S)
+                for j in range(len(self.links)):
+                    em.mul(tmp, cache[2 + j], S)
+                em.add(dest[self.bias], tmp, S)
+            else:
+                em.add(dest[self.bias], D, S)
+        for l, taps in inside.items():
+            link = self.links[l]
+            if link.weight == "identity" or link.block not in dest:
+                continue
+            dz = self._emit_dz(em, P, cache, D, l)
+            E = dest[link.block]
+            if link.weight == "full":
+                n = P[link.block].shape[1] // link.k
+                for j, src in enumerate(taps):
+                    em.outer(E.cols(j * n), dz, src, S, n, link.k * n)
+            else:
+                for j, src in enumerate(taps):
+                    em.dmul(E.cols(j), dz, src, S, link.k)
 
     def emit_backward(self, em, P, cache, g, D, sinks):
         """Operations of one backward step.

@@ -87,6 +87,15 @@ class GammaKind:
         em.scale_add(out.cols(m), prev, mu, S - m)
         return ()
 
+    def emit_param_jac(self, em, P, cache, inside, D, dest):
+        """dF/dμ = Σ δ_{x_k} (x_{k-1}(t-1) - x_k(t-1)), k ≥ 1 (see the layer's rule)."""
+        if self.mu not in dest:
+            return
+        m, S = self.m, self.S
+        prev = inside[1][0]
+        em.dot(dest[self.mu], D.cols(m), prev, S - m)
+        em.dot(dest[self.mu], D.cols(m), prev.cols(m), S - m, subtract=True)
+
     def emit_backward(self, em, P, cache, g, D, sinks):
         m, S = self.m, self.S
         mu = em.param(P[self.mu])
@@ -141,6 +150,9 @@ class TdlKind:
         for j, src in enumerate(taps):
             em.copy(out.cols(j * m), src, m)
         return ()
+
+    def emit_param_jac(self, em, P, cache, inside, D, dest):
+        """No parameters."""
 
     def emit_backward(self, em, P, cache, g, D, sinks):
         em.copy(D, g, self.S)

@@ -5,6 +5,11 @@ The kinds state their rules once more as a few row operations (``emit_forward`` 
 ``emit_backward``); one interpreter, compiled once per machine and cached on disk, runs them
 for every spec. Importing this package imports numba.
 """
+from . import _rules, online, recursion, vm
+from .freshness import ensure_fresh
 from .run import CompiledBackend
 
 __all__ = ["CompiledBackend"]
+
+ensure_fresh((_rules, vm, recursion, online),
+             (_rules.transfer, _rules.deriv, vm.run, recursion.step_chunk, online.run_stream))

@@ -153,6 +153,19 @@ class Emitter:
         """X += c Y with c = C[col] (or 1 - C[col])."""
         self._op("scale_add", w, (X, Y, C), guard, code=int(one_minus))
 
+    def outer(self, X, Y, Z, w, n, ld):
+        """X[q, i*ld + c] += Y[q, i] Z[q, c] for i < w, c < n (a weight block's derivative
+        rows: δ times the tap)."""
+        self._op("outer", w, (X, Y, Z), inner=n, code=ld)
+
+    def dmul(self, X, Y, Z, w, ld=1):
+        """X[q, i*ld] += Y[q, i] Z[q, i]."""
+        self._op("dmul", w, (X, Y, Z), code=ld)
+
+    def dot(self, X, Y, Z, w, subtract=False):
+        """X[q, 0] += Σ_i Y[q, i] Z[q, i] (or -=)."""
+        self._op("dot", w, (X, Y, Z), code=int(subtract))
+
     def transfer(self, X, N, name, w):
         """X = f(N) for the transfer ``name``."""
         self._op("transfer", w, (X, N), code=self.code(name))
@@ -168,9 +181,13 @@ class Emitter:
         return CODES[name]
 
     # -- result ---------------------------------------------------------------------
-    def run(self, t_start: int, t_stop: int, step: int, tmin: int) -> None:
-        """Copy the buffers into one workspace, run the program over the given steps, and
-        copy the written buffers back."""
+    def mark(self) -> int:
+        """The number of operations so far: :meth:`program` slices from marks."""
+        return len(self._rows)
+
+    def layout(self) -> None:
+        """Copy the buffers side by side into one workspace (:attr:`ws`; buffer b starts
+        at ``base[b]``). Operations may still be added afterwards, not buffers."""
         sizes = [int(np.prod(s)) for s in self._shapes]
         base = np.zeros(len(sizes) + 1, dtype=np.int64)
         np.cumsum(sizes, out=base[1:])
@@ -178,13 +195,48 @@ class Emitter:
         for a, lo, n in zip(self._arrays, base, sizes):
             if a is not None:
                 ws[lo:lo + n] = a.reshape(-1)
-        prog = np.array(self._rows, dtype=np.int64).reshape(-1, N_FIELDS)
+        self._ws, self._base = ws, base
+
+    @property
+    def ws(self) -> np.ndarray:
+        return self._ws
+
+    def start(self, ref: Ref, t: int = 0) -> int:
+        """Workspace index of element (q = 0, col) of the row for time t (after layout)."""
+        return int(self._base[ref.buf] + (t + ref.off) * self.Q * ref.stride + ref.col)
+
+    def where(self, array: np.ndarray) -> int:
+        """Workspace index of a registered array's first element (after layout)."""
+        return int(self._base[self._index[id(array)]])
+
+    @property
+    def n_buffers(self) -> int:
+        return len(self._arrays)
+
+    def allocated(self, first: int = 0, stop=None):
+        """Workspace ranges (start, length) of the buffers :meth:`alloc` made with buffer
+        indices in [first, stop) (after layout)."""
+        stop = len(self._arrays) if stop is None else stop
+        return [(int(self._base[b]), int(np.prod(self._shapes[b])))
+                for b in range(first, stop) if self._arrays[b] is None]
+
+    def program(self, first: int = 0, stop=None) -> np.ndarray:
+        """Operations [first, stop) as the interpreter's int64 table (after layout)."""
+        rows = self._rows[first:stop]
+        prog = np.array(rows, dtype=np.int64).reshape(-1, N_FIELDS)
         for k in range(4):
             # Fold each operand's buffer start into its column field.
             f = OPERAND0 + 4 * k
-            prog[:, f + 2] += base[prog[:, f]]
-        self._ws, self._base = ws, base
-        vm.run(prog, ws, self.Q, t_start, t_stop, step, tmin)
+            prog[:, f + 2] += self._base[prog[:, f]]
+        return prog
+
+    def run(self, t_start: int, t_stop: int, step: int, tmin: int) -> None:
+        """Copy the buffers into one workspace, run the program over the given steps, and
+        copy the written buffers back."""
+        self.layout()
+        ws, base = self._ws, self._base
+        sizes = [int(np.prod(s)) for s in self._shapes]
+        vm.run(self.program(), ws, self.Q, t_start, t_stop, step, tmin)
         for a, lo, n, w in zip(self._arrays, base, sizes, self._writes):
             if a is not None and w:
                 a.reshape(-1)[:] = ws[lo:lo + n]       # a view: rows() took contiguous only

@@ -2,7 +2,8 @@
 
 A *program* is an int64 array, one row per operation; the operations are the handful a node
 kind needs to state its forward rule and its local derivatives (copy, add, multiply, a
-weight-matrix product and its transpose, a scaled add, a transfer and its derivative). The
+weight-matrix product and its transpose, a scaled add, a transfer and its derivative; for
+online RTRL's explicit derivatives an outer product, a strided product and a dot product). The
 interpreter knows nothing about layers, gates or memories: the kinds emit the operations
 (``emit_forward`` / ``emit_backward``), :mod:`.program` lays out the buffers. Because the
 interpreter does not depend on the network, numba compiles it once per machine and caches
@@ -12,7 +13,8 @@ Operands address rows of buffers laid out like the engines' ``(rows, Q, width)``
 all copied side by side into one workspace (one flat array: no list of arrays to index per
 operation): element (q, i) of the row for time t is ``ws[((t + off) * Q + q) * stride +
 col + i]`` where ``col`` includes the buffer's start. A parameter operand (a weight matrix
-W, a bias vector, μ) is addressed by its own row i instead: ``ws[i * stride + col + j]``.
+W, a bias vector, μ) is addressed by its own row i instead: ``ws[i * stride + col + j]``
+(the third operand of outer, dmul and dot is a row operand like the first two).
 
 Row layout of a program (``N_FIELDS`` columns): op, width, guard delay d (the operation is
 skipped when t - d < tmin: truncated BPTT drops adjoints below tmin), inner size, code, then
@@ -29,7 +31,8 @@ __all__ = ["run", "OPS", "N_FIELDS", "OPERAND0"]
 
 #: Operation codes.
 OPS = {"zero": 0, "copy": 1, "add": 2, "mul": 3, "vadd": 4, "vmul": 5, "matvec": 6,
-       "matvec_t": 7, "diag": 8, "scale_add": 9, "transfer": 10, "deriv": 11}
+       "matvec_t": 7, "diag": 8, "scale_add": 9, "transfer": 10, "deriv": 11, "outer": 12,
+       "dmul": 13, "dot": 14}
 OPERAND0 = 5
 # Multiply-adds of one product above which BLAS is called instead of the loops (measured:
 # bench/README.md, "compiled backend").
@@ -182,6 +185,38 @@ def run(prog, ws, Q, t_start, t_stop, step, tmin):
                     xb = ((t + xo) * Q + q) * xs + xc
                     yb = ((t + yo) * Q + q) * ys + yc
                     _rules.transfer(code, Y, yb, X, xb, w)
+            elif op == 12:                # outer: X[q, i*ld + c] += Y[q, i] Z[q, c], ld = code
+                zo = prog[k, 14]
+                for q in range(Q):
+                    xb = ((t + xo) * Q + q) * xs + xc
+                    yb = ((t + yo) * Q + q) * ys + yc
+                    zb = ((t + zo) * Q + q) * zs + zc
+                    for i in range(w):
+                        a = Y[yb + i]
+                        if a != 0.0:
+                            for c in range(inner):
+                                X[xb + i * code + c] += a * Z[zb + c]
+            elif op == 13:                # dmul: X[q, i*ld] += Y[q, i] Z[q, i], ld = code
+                zo = prog[k, 14]
+                for q in range(Q):
+                    xb = ((t + xo) * Q + q) * xs + xc
+                    yb = ((t + yo) * Q + q) * ys + yc
+                    zb = ((t + zo) * Q + q) * zs + zc
+                    for i in range(w):
+                        X[xb + i * code] += Y[yb + i] * Z[zb + i]
+            elif op == 14:                # dot: X[q, 0] += Σ_i Y[q, i] Z[q, i] (code 1: -=)
+                zo = prog[k, 14]
+                for q in range(Q):
+                    xb = ((t + xo) * Q + q) * xs + xc
+                    yb = ((t + yo) * Q + q) * ys + yc
+                    zb = ((t + zo) * Q + q) * zs + zc
+                    s = 0.0
+                    for i in range(w):
+                        s += Y[yb + i] * Z[zb + i]
+                    if code == 1:
+                        X[xb] -= s
+                    else:
+                        X[xb] += s
             else:                         # deriv: X = Y * f'_code(n = Z, a = V)
                 V = ws
                 zo, vo, vc, vs = prog[k, 14], prog[k, 18], prog[k, 19], prog[k, 20]
