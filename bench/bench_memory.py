@@ -15,7 +15,10 @@ measurement runs in a fresh subprocess and reports the peak of Python's traced a
 Part 2 — ``--steps`` (default 1e6) steps of online RTRL on a small Elman net (H=4) doing
 adaptive filtering (an SGD step on each step's gradient) of a nonlinear IIR plant, without
 tracemalloc (it slows Python down): steps/s, the resident set size at checkpoints, and the
-process's peak RSS (``resource.getrusage``).
+process's peak RSS (``resource.getrusage``) — three ways (``--modes``): ``step`` in a Python
+loop with the numpy engines and with the compiled backend, and ``run`` (the compiled program
+steps and updates a tenth of the stream per call; the plant's data is generated before each
+call, outside the timing). All three follow the same path (the same errors per tenth).
 
 Run (from the repository root):  python bench/bench_memory.py [--steps 1000000] [--skip-long]
 """
@@ -117,30 +120,47 @@ def worker(method, T, H):
             "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
 
 
-def long_run(steps, H, lr, checkpoints=10):
+#: the long run's three ways: OnlineRTRL.step in a Python loop on either backend, and
+#: OnlineRTRL.run (the compiled program steps and updates; one call per tenth)
+MODES = ("numpy-step", "compiled-step", "compiled-run")
+
+
+def long_run(steps, H, lr, mode, checkpoints=10):
     """``steps`` online RTRL + SGD steps; returns steps/s, RSS checkpoints, errors."""
     from dyngraph.engines.online import OnlineRTRL
     net = elman(H)
-    online = OnlineRTRL(net)
+    online = OnlineRTRL(net, backend=mode.split("-")[0])
+    assert online.backend == mode.split("-")[0]
     plant = Plant(1)
-    u, y = np.zeros((1, 1)), np.zeros((1, 1))
     every = max(1, steps // checkpoints)
-    rss, sq, window = [], 0.0, []
-    t0 = time.perf_counter()
-    for k in range(1, steps + 1):
-        u[0, 0], y[0, 0] = plant.next()
-        out, g = online.step({"u": u}, {"y": y})
-        e = y[0, 0] - out["y"][0, 0]
-        sq += e * e
-        if lr:
-            net.params = net.params - lr * g
-        if k % every == 0:
+    rss, window, seconds = [], [], 0.0
+    if mode.endswith("run"):
+        for k in range(0, steps, every):
+            n = min(every, steps - k)
+            uy = np.array([plant.next() for _ in range(n)])      # data first, not timed
+            t0 = time.perf_counter()
+            out, _ = online.run(uy[:, :1], uy[:, 1:], lr=lr)        # (T, 1) each
+            seconds += time.perf_counter() - t0
+            window.append(float(np.mean((uy[:, 1] - out[:, 0]) ** 2)))
             rss.append(rss_bytes())
-            window.append(sq / every)
-            sq = 0.0
-    seconds = time.perf_counter() - t0
-    return {"steps": steps, "H": H, "seconds": seconds, "rss": rss, "mse": window,
-            "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+    else:
+        u, y = np.zeros((1, 1)), np.zeros((1, 1))
+        sq = 0.0
+        t0 = time.perf_counter()
+        for k in range(1, steps + 1):
+            u[0, 0], y[0, 0] = plant.next()
+            out, g = online.step({"u": u}, {"y": y})
+            e = y[0, 0] - out["y"][0, 0]
+            sq += e * e
+            if lr:
+                net.params = net.params - lr * g
+            if k % every == 0:
+                rss.append(rss_bytes())
+                window.append(sq / every)
+                sq = 0.0
+        seconds = time.perf_counter() - t0
+    return {"steps": steps, "H": H, "mode": mode, "seconds": seconds, "rss": rss,
+            "mse": window, "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
 
 
 def spawn(*args, timeout=7200):
@@ -164,13 +184,16 @@ def main(argv=None):
     ap.add_argument("--lengths", type=int, nargs="*", default=list(LENGTHS))
     ap.add_argument("--skip-long", action="store_true")
     ap.add_argument("--worker", nargs=2, metavar=("METHOD", "T"), help=argparse.SUPPRESS)
-    ap.add_argument("--long-worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--long-worker", choices=MODES, help=argparse.SUPPRESS)
+    ap.add_argument("--modes", nargs="*", choices=MODES, default=list(MODES),
+                    help="ways of the long online run")
     args = ap.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(args.worker[0], int(args.worker[1]), args.hidden)))
         return
     if args.long_worker:
-        print(json.dumps(long_run(int(args.steps), args.long_hidden, args.lr)))
+        print(json.dumps(long_run(int(args.steps), args.long_hidden, args.lr,
+                                  args.long_worker)))
         return
 
     print(f"# memory ({blas_note()})")
@@ -187,13 +210,15 @@ def main(argv=None):
     print(format_table(["method"] + [f"T={T:g}" for T in args.lengths], rows))
     if args.skip_long:
         return
-    r = spawn("--long-worker", "--steps", int(args.steps), "--long-hidden", args.long_hidden,
-              "--lr", args.lr)
-    print(f"\n## Online RTRL, {r['steps']:,} steps, Elman H={r['H']}, SGD lr={args.lr}")
-    print(f"- {r['steps'] / r['seconds']:.0f} steps/s ({r['seconds']:.0f} s)")
-    print(f"- RSS at each tenth (MiB): {', '.join(mib(b) for b in r['rss'])}")
-    print(f"- peak RSS: {mib(r['maxrss'])} MiB")
-    print(f"- mean squared error per tenth: {', '.join(f'{e:.2e}' for e in r['mse'])}")
+    for mode in args.modes:
+        r = spawn("--long-worker", mode, "--steps", int(args.steps),
+                  "--long-hidden", args.long_hidden, "--lr", args.lr)
+        print(f"\n## Online RTRL ({mode}), {r['steps']:,} steps, Elman H={r['H']}, "
+              f"SGD lr={args.lr}")
+        print(f"- {r['steps'] / r['seconds']:.0f} steps/s ({r['seconds']:.1f} s)")
+        print(f"- RSS at each tenth (MiB): {', '.join(mib(b) for b in r['rss'])}")
+        print(f"- peak RSS: {mib(r['maxrss'])} MiB")
+        print(f"- mean squared error per tenth: {', '.join(f'{e:.2e}' for e in r['mse'])}")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ This module is the facade: it re-exports the public names of those stages.
 from __future__ import annotations
 
 from ._version import __version__
+from .engines.online import OnlineRTRL
 from .engines.records import DataError
 from .io.store import ModelError
 from .language.spec import Problem, SpecError, Where
@@ -28,6 +29,6 @@ from .training.restarts import RestartsResult
 from .training.sweep import SweepResult, sweep
 from .training.train import TrainResult
 
-__all__ = ["load", "loads", "Net", "SpecError", "DataError", "ModelError", "Problem", "Where",
+__all__ = ["load", "loads", "Net", "OnlineRTRL", "SpecError", "DataError", "ModelError", "Problem", "Where",
            "train", "TrainResult", "RestartsResult", "sweep", "SweepResult", "forecast", "preparets", "suggest_lags", "fit_least_squares", "fit_linear_path", "narx", "timedelay", "distdelay", "layrec",
            "state_space", "arx", "__version__"]

@@ -218,26 +218,25 @@ def test_run_adapts_like_the_loop_of_steps_and_updates(backend):
     lr = 0.05
     name = "narx_parallel"
     U, Y = _problem(dg.load(f"specs/{name}.yaml", seed=1), 30, nan_steps=[(0, 5), (1, 6)])
-    Ut = {k: u.transpose(1, 0, 2) for k, u in U.items()}      # (T, Q, n)
-    Yt = {k: y.transpose(1, 0, 2) for k, y in Y.items()}
     ref = dg.load(f"specs/{name}.yaml", seed=1)
     stepper = OnlineRTRL(ref, Q=Q, backend="numpy")
     outs_ref, losses_ref = [], []
     for t in range(T):
-        out, g = stepper.step({k: u[t] for k, u in Ut.items()}, {k: y[t] for k, y in Yt.items()})
+        out, g = stepper.step({k: u[:, t] for k, u in U.items()},
+                              {k: y[:, t] for k, y in Y.items()})
         outs_ref.append(out["y"])
-        e = (Yt["y"][t] - out["y"]).reshape(-1)
+        e = (Y["y"][:, t] - out["y"]).reshape(-1)
         losses_ref.append(np.nansum(e * e))
         ref.params = ref.params - lr * g
     net = dg.load(f"specs/{name}.yaml", seed=1)
     online = OnlineRTRL(net, Q=Q, backend=backend)
     half = T // 2
-    out1, l1 = online.run({k: u[:half] for k, u in Ut.items()},
-                          {k: y[:half] for k, y in Yt.items()}, lr=lr)
-    out2, l2 = online.run({k: u[half:] for k, u in Ut.items()},
-                          {k: y[half:] for k, y in Yt.items()}, lr=lr)
-    got = np.concatenate([out1["y"], out2["y"]])
-    assert _rel(got, np.array(outs_ref)) <= 1e-12
+    out1, l1 = online.run({k: u[:, :half] for k, u in U.items()},
+                          {k: y[:, :half] for k, y in Y.items()}, lr=lr)
+    out2, l2 = online.run({k: u[:, half:] for k, u in U.items()},
+                          {k: y[:, half:] for k, y in Y.items()}, lr=lr)
+    got = np.concatenate([out1["y"], out2["y"]], axis=1)            # (Q, T, n)
+    assert _rel(got, np.stack(outs_ref, axis=1)) <= 1e-12
     assert _rel(np.concatenate([l1, l2]), np.array(losses_ref)) <= 1e-12
     assert _rel(net.params, ref.params) <= 1e-12
     assert _rel(net.params, dg.load(f"specs/{name}.yaml", seed=1).params) > 1e-3  # it moved
@@ -247,12 +246,11 @@ def test_run_adapts_like_the_loop_of_steps_and_updates(backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_run_without_targets_only_simulates(backend):
     net = dg.load("specs/layer_recurrent.yaml", seed=4)
-    U, _ = _problem(net, 5)
+    u = np.random.default_rng(5).standard_normal((T, 1))            # one stream, (T, n)
     theta = net.params
-    out, losses = OnlineRTRL(net, Q=Q, backend=backend).run(
-        {k: u.transpose(1, 0, 2) for k, u in U.items()}, lr=0.1)
-    want = net.simulate(U)
-    assert _rel(out["y"], want["y"].transpose(1, 0, 2)) <= 1e-12
+    out, losses = OnlineRTRL(net, backend=backend).run(u, lr=0.1)
+    assert out.shape == (T, 1)
+    assert _rel(out, net.simulate(u)) <= 1e-12
     assert np.array_equal(net.params, theta) and not losses.any()
 
 
@@ -280,10 +278,14 @@ def test_bad_stream_data_is_named(backend):
             online.step({})
         with pytest.raises(ValueError, match="unknown target 'z'"):
             online.step(ok, {"z": np.zeros((Q, 1))})
-    U = np.zeros((4, Q, 1))
-    U[2, 1] = np.inf
-    with pytest.raises(ValueError, match=r"input 'u' has NaN or inf at step 3"):
+    U = np.zeros((Q, 4, 1))
+    U[1, 2] = np.inf
+    with pytest.raises(ValueError, match=r"input 'u' has NaN or inf at sequence 1, step 2"):
         online.run({"u": U})
+    with pytest.raises(ValueError, match="3 streams"):
+        online.run({"u": np.zeros((3, 4, 1))})
+    with pytest.raises(ValueError, match="differ from the inputs"):
+        online.run({"u": np.zeros((Q, 4, 1))}, {"y": np.zeros((Q, 5, 1))})
 
 
 from test_random_graphs import spec_texts  # noqa: E402  (the strategy, not its tests)

@@ -188,59 +188,68 @@ class OnlineRTRL:
     def run(self, inputs, targets=None, lr: float = 0.0, loss: str = "sse"):
         """Advance over a whole stream, adapting θ ← θ − lr·g(t) after every step that has
         targets (adaptive filtering; lr = 0 leaves θ alone). The net's parameters hold the
-        adapted values afterwards.
+        adapted values afterwards; the next call continues the stream.
 
         Parameters
         ----------
-        inputs : dict input name -> (T, Q, n)
-        targets : dict output name -> (T, Q, n) (NaN = none), optional
+        inputs : the stream's inputs as ``net.simulate`` takes them — (T, n) or (T,) for
+            one stream, (Q, T, n) for Q, a dict by name, or a DataFrame
+        targets : the same for the outputs (NaN = no target there), optional
         lr : SGD step size
 
         Returns
         -------
-        outputs : dict output name -> (T, Q, n), each step's output before its update
-        losses : (T,) each step's loss
+        outputs : each step's output before its update, in the form of ``inputs``
+        losses : (T,) each step's loss (0 without targets)
         """
         from .losses import LossError
+        from .records import DataError, from_internal, to_internal
         if loss not in ("sse", "mse"):
             raise LossError(f"online RTRL takes loss 'sse' or 'mse', not {loss!r}")
-        plan = self.net.plan
-        first = next(iter(inputs.values())) if inputs else None
-        if first is None:
-            raise ValueError("run needs the inputs of every step")
-        T = np.asarray(first).shape[0]
-        U = self._batch(inputs, list(plan.inputs), "input", T)
-        self._check_finite(U, list(plan.inputs))
-        Tg = self._batch(targets or {}, list(plan.outputs), "target", T)
-        # As step(): every step given targets updates (all-NaN ones with g = 0).
-        want = np.full(T, targets is not None)
+        net, plan = self.net, self.net.plan
+        X, form = to_internal(inputs, net.inputs, "input")
+        T, Q = next(iter(X.values())).shape[:2]
+        if Q != self.Q:
+            raise DataError(f"inputs hold {Q} streams; this OnlineRTRL steps Q={self.Q}")
+        U = self._batch(X, list(plan.inputs), "input", T)
+        if targets is not None:
+            Yt, _ = to_internal(targets, net.outputs, "target", allow_nan=True)
+            if next(iter(Yt.values())).shape[:2] != (T, Q):
+                raise DataError(f"targets: T, Q = {next(iter(Yt.values())).shape[:2]} "
+                                f"differ from the inputs' ({T}, {Q})")
+        else:
+            Yt = {}
+        Tg = self._batch(Yt, list(plan.outputs), "target", T)
         if self._compiled is not None:
             c = self._compiled
-            c.load(self.net._values)
+            c.load(net._values)
+            # As step(): every step given targets updates (all-NaN ones with g = 0).
+            want = np.full(T, targets is not None)
             Y, _, losses = c.advance(U, Tg, loss, lr=lr if targets is not None else 0.0,
                                      want_grad=want)
             self.clock += T
             if lr and targets is not None:
-                self.net.params = c.theta()
+                net.params = c.theta()
         else:
             Y = np.empty((T, self.Q, Tg.shape[2]))
             losses = np.zeros(T)
             names = list(plan.outputs)
             for t in range(T):
-                x = {k: U[t, :, c0:c0 + n] for k, c0, n in self._columns(list(plan.inputs))}
+                x = {k: U[t, :, c0:c0 + n] for k, c0, n in self._in_cols}
                 y = None
                 if targets is not None:
-                    y = {k: Tg[t, :, c0:c0 + n] for k, c0, n in self._columns(names)}
+                    y = {k: Tg[t, :, c0:c0 + n] for k, c0, n in self._out_cols}
                 out, g = self.step(x, y, loss)
-                for k, c0, n in self._columns(names):
+                for k, c0, n in self._out_cols:
                     Y[t, :, c0:c0 + n] = out[k]
                 if y is not None:
                     e = np.concatenate([(y[k] - out[k]).reshape(-1) for k in names])
                     e = e[~np.isnan(e)]
                     losses[t] = float(e @ e) / (max(e.size, 1) if loss == "mse" else 1)
                     if lr:
-                        self.net.params = self.net.params - lr * g
-        return {k: Y[:, :, c0:c0 + n] for k, c0, n in self._columns(list(plan.outputs))}, losses
+                        net.params = net.params - lr * g
+        outs = {k: Y[:, :, c0:c0 + n] for k, c0, n in self._out_cols}
+        return from_internal(outs, form), losses
 
     def _columns(self, names):
         col = 0
