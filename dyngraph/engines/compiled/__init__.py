@@ -12,4 +12,5 @@ from .run import CompiledBackend
 __all__ = ["CompiledBackend"]
 
 ensure_fresh((_rules, vm, recursion, online),
-             (_rules.transfer, _rules.deriv, vm.run, recursion.step_chunk, online.run_stream))
+             (_rules.transfer, _rules.deriv, vm.run, recursion.step_chunk, online.run_stream,
+              *vm.OPERATIONS))

@@ -10,6 +10,7 @@ needs to clear a row before adding into it.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import List
 
@@ -96,7 +97,7 @@ class Emitter:
         if a is None:
             lo = self._base[ref.buf]
             shape = self._shapes[ref.buf]
-            a = self._ws[lo:lo + int(np.prod(shape))].reshape(shape)
+            a = self._ws[lo:lo + math.prod(shape)].reshape(shape)
         return a
 
     def _register(self, array, shape, writes):
@@ -188,7 +189,7 @@ class Emitter:
     def layout(self) -> None:
         """Copy the buffers side by side into one workspace (:attr:`ws`; buffer b starts
         at ``base[b]``). Operations may still be added afterwards, not buffers."""
-        sizes = [int(np.prod(s)) for s in self._shapes]
+        sizes = [math.prod(s) for s in self._shapes]
         base = np.zeros(len(sizes) + 1, dtype=np.int64)
         np.cumsum(sizes, out=base[1:])
         ws = np.zeros(int(base[-1]))
@@ -217,7 +218,7 @@ class Emitter:
         """Workspace ranges (start, length) of the buffers :meth:`alloc` made with buffer
         indices in [first, stop) (after layout)."""
         stop = len(self._arrays) if stop is None else stop
-        return [(int(self._base[b]), int(np.prod(self._shapes[b])))
+        return [(int(self._base[b]), math.prod(self._shapes[b]))
                 for b in range(first, stop) if self._arrays[b] is None]
 
     def program(self, first: int = 0, stop=None) -> np.ndarray:
@@ -235,7 +236,7 @@ class Emitter:
         copy the written buffers back."""
         self.layout()
         ws, base = self._ws, self._base
-        sizes = [int(np.prod(s)) for s in self._shapes]
+        sizes = [math.prod(s) for s in self._shapes]
         vm.run(self.program(), ws, self.Q, t_start, t_stop, step, tmin)
         for a, lo, n, w in zip(self._arrays, base, sizes, self._writes):
             if a is not None and w:
