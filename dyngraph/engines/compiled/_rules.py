@@ -2,46 +2,47 @@
 edit. Element rules of the transfers, as loops over one row segment of w elements."""
 import math
 
-from numba import njit
+from numba import njit, uintp
 
 
 @njit(cache=True)
 def transfer(code, N, nb, A, ab, w):
-    """A[ab:ab+w] = f_code(N[nb:nb+w])."""
+    """A[ab:ab+w] = f_code(N[nb:nb+w]) (unsigned indices: see vm._matvec)."""
+    nb, ab = uintp(nb), uintp(ab)
     if code == 0:      # linear
-        for i in range(w):
+        for i in range(uintp(w)):
             n = N[nb + i]
             A[ab + i] = n
     elif code == 1:      # tanh
-        for i in range(w):
+        for i in range(uintp(w)):
             n = N[nb + i]
             A[ab + i] = math.tanh(n)
     elif code == 2:      # sigmoid
-        for i in range(w):
+        for i in range(uintp(w)):
             n = N[nb + i]
             A[ab + i] = 0.5 * math.tanh(0.5 * n) + 0.5
     elif code == 3:      # relu
-        for i in range(w):
+        for i in range(uintp(w)):
             n = N[nb + i]
             A[ab + i] = n if n > 0.0 else 0.0
     elif code == 4:      # softplus
-        for i in range(w):
+        for i in range(uintp(w)):
             n = N[nb + i]
             A[ab + i] = max(n, 0.0) + math.log1p(math.exp(-abs(n)))
     elif code == 5:      # satlin
-        for i in range(w):
+        for i in range(uintp(w)):
             n = N[nb + i]
             A[ab + i] = min(max(n, 0.0), 1.0)
     elif code == 6:      # satlins
-        for i in range(w):
+        for i in range(uintp(w)):
             n = N[nb + i]
             A[ab + i] = min(max(n, -1.0), 1.0)
     elif code == 7:      # hardlim
-        for i in range(w):
+        for i in range(uintp(w)):
             n = N[nb + i]
             A[ab + i] = 1.0 if n >= 0.0 else 0.0
     elif code == 8:      # hardlims
-        for i in range(w):
+        for i in range(uintp(w)):
             n = N[nb + i]
             A[ab + i] = 1.0 if n >= 0.0 else -1.0
 
@@ -49,48 +50,49 @@ def transfer(code, N, nb, A, ab, w):
 @njit(cache=True)
 def deriv(code, D, db, G, gb, N, nb, A, ab, w):
     """D[db:db+w] = G[gb:gb+w] * f'_code(N[nb:nb+w], A[ab:ab+w])."""
+    db, gb, nb, ab = uintp(db), uintp(gb), uintp(nb), uintp(ab)
     if code == 0:      # linear
-        for i in range(w):
+        for i in range(uintp(w)):
             n = N[nb + i]
             a = A[ab + i]
             D[db + i] = G[gb + i] * (1.0)
     elif code == 1:      # tanh
-        for i in range(w):
+        for i in range(uintp(w)):
             n = N[nb + i]
             a = A[ab + i]
             D[db + i] = G[gb + i] * (1.0 - a * a)
     elif code == 2:      # sigmoid
-        for i in range(w):
+        for i in range(uintp(w)):
             n = N[nb + i]
             a = A[ab + i]
             D[db + i] = G[gb + i] * ((1.0 - a) * a)
     elif code == 3:      # relu
-        for i in range(w):
+        for i in range(uintp(w)):
             n = N[nb + i]
             a = A[ab + i]
             D[db + i] = G[gb + i] * (1.0 if n > 0.0 else 0.0)
     elif code == 4:      # softplus
-        for i in range(w):
+        for i in range(uintp(w)):
             n = N[nb + i]
             a = A[ab + i]
             D[db + i] = G[gb + i] * (0.5 * math.tanh(0.5 * n) + 0.5)
     elif code == 5:      # satlin
-        for i in range(w):
+        for i in range(uintp(w)):
             n = N[nb + i]
             a = A[ab + i]
             D[db + i] = G[gb + i] * (1.0 if 0.0 < n < 1.0 else 0.0)
     elif code == 6:      # satlins
-        for i in range(w):
+        for i in range(uintp(w)):
             n = N[nb + i]
             a = A[ab + i]
             D[db + i] = G[gb + i] * (1.0 if -1.0 < n < 1.0 else 0.0)
     elif code == 7:      # hardlim
-        for i in range(w):
+        for i in range(uintp(w)):
             n = N[nb + i]
             a = A[ab + i]
             D[db + i] = G[gb + i] * (0.0)
     elif code == 8:      # hardlims
-        for i in range(w):
+        for i in range(uintp(w)):
             n = N[nb + i]
             a = A[ab + i]
             D[db + i] = G[gb + i] * (0.0)

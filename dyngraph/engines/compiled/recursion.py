@@ -15,7 +15,7 @@ compiled per spec, as for the forward interpreter in :mod:`.vm`). The numpy loop
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, uintp
 
 __all__ = ["step_chunk", "Recursion"]
 
@@ -40,6 +40,9 @@ def step_chunk(B, Q, P, now0, head_R, head_state, head_E, head_out, head_c0, hea
         (depth, Q, n_x, P) in Hflat; depth; n_x
     Eflat, Cflat, Hflat, Oflat : float64 (…,) buffers; Hflat carries S across calls
     """
+    # Unsigned indices throughout: with signed ones numba wraps negatives and LLVM does not
+    # vectorise the row updates (see vm._matvec).
+    Pu = uintp(P)
     for b in range(B):
         now = now0 + b
         for u in range(head_R.shape[0]):
@@ -47,13 +50,13 @@ def step_chunk(B, Q, P, now0, head_R, head_state, head_E, head_out, head_c0, hea
             s = head_state[u]
             block = Q * R * P
             if s >= 0:
-                dst = state_off[s] + (now % state_depth[s]) * block
+                dst = uintp(state_off[s] + (now % state_depth[s]) * block)
                 buf = Hflat
             else:
-                dst = head_out[u] + b * block
+                dst = uintp(head_out[u] + b * block)
                 buf = Oflat
-            src = head_E[u] + b * block
-            for i in range(block):
+            src = uintp(head_E[u] + b * block)
+            for i in range(uintp(block)):
                 buf[dst + i] = Eflat[src + i]
             for k in range(head_c0[u], head_c1[u]):
                 d = coef_delay[k]
@@ -65,16 +68,16 @@ def step_chunk(B, Q, P, now0, head_R, head_state, head_E, head_out, head_c0, hea
                 c = coef_off[k] + b * Q * R * nx
                 for q in range(Q):
                     for r in range(R):
-                        row = dst + (q * R + r) * P
+                        row = dst + uintp((q * R + r) * P)
                         for j in range(nx):
                             a = Cflat[c + (q * R + r) * nx + j]
                             if a != 0.0:
-                                pr = prev + (q * nx + j) * P
-                                for p in range(P):
+                                pr = uintp(prev + (q * nx + j) * P)
+                                for p in range(Pu):
                                     buf[row + p] += a * Hflat[pr + p]
             if s >= 0 and head_out[u] >= 0:
-                out = head_out[u] + b * block
-                for i in range(block):
+                out = uintp(head_out[u] + b * block)
+                for i in range(uintp(block)):
                     Oflat[out + i] = Hflat[dst + i]
 
 
