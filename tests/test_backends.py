@@ -85,13 +85,12 @@ outputs: [y]
 """
 
 
-def test_large_batches_take_the_gathered_blas_products():
-    """Q * S * n above the interpreter's gather threshold with strided operands: the
-    products go through gathered BLAS blocks, and give the same numbers."""
-    from dyngraph.engines.compiled import vm
+def test_strided_products_of_a_large_batch():
+    """Strided weight blocks (two taps) and a batch well above the automatic choice's
+    limit, forced compiled: the same numbers as numpy."""
     net = dg.loads(TWO_TAPS)
     net.params = np.random.default_rng(0).uniform(-0.5, 0.5, net.n_params)
-    Q, T = vm._BLAS_GATHER // 64 + 1, 6
+    Q, T = 129, 6
     X = random_data(net, Q=Q, T=T)
     Y = _targets(net, Q, T)
     y0, y1 = (net.simulate(X, backend=b)["y"] for b in ("numpy", "compiled"))

@@ -23,7 +23,10 @@ four operands (buffer index, row offset, first column, stride).
 Each operation is its own small compiled function and :func:`run` only dispatches: with the
 bodies inline, past nine of them LLVM compiled the whole loop worse — every operation, a
 copy of 8 elements included, cost ~40 ns instead of ~10 (measured, numba 0.68; the LSTM
-from gates runs ~56 operations a step).
+from gates runs ~56 operations a step). Indices are unsigned (numba wraps negative signed
+ones, and the wrapping kept LLVM from vectorising). Products are plain loops, not BLAS:
+vectorised, they match numba's ``np.dot`` up to Q = 32, H = 32 (where the automatic choice
+uses the numpy engines anyway), and ``np.dot`` cost ~8 s of the first compilation.
 """
 from __future__ import annotations
 
@@ -39,11 +42,6 @@ OPS = {"zero": 0, "copy": 1, "add": 2, "mul": 3, "vadd": 4, "vmul": 5, "matvec":
        "matvec_t": 7, "diag": 8, "scale_add": 9, "transfer": 10, "deriv": 11, "outer": 12,
        "dmul": 13, "dot": 14}
 OPERAND0 = 5
-# Multiply-adds of one product above which BLAS is called instead of the loops (measured:
-# bench/README.md, "compiled backend").
-_BLAS_MIN = 2048
-# The same for strided operands, which are first gathered into contiguous blocks.
-_BLAS_GATHER = 8192
 N_FIELDS = OPERAND0 + 4 * 4
 
 
@@ -114,54 +112,15 @@ def _vmul(prog, k, ws, Q, t):
             ws[xb + i] *= ws[zc + i]
 
 
-@njit(cache=True)
-def _blas_product(ws, Q, t, xo, xc, xs, yo, yc, ys, zc, zs, w, inner, transpose):
-    """X[q] += W Y[q] (or Wᵀ Y[q]) for every q by one BLAS product, where it pays: whole
-    contiguous blocks from _BLAS_MIN multiply-adds on, strided rows gathered into
-    contiguous ones from _BLAS_GATHER on. False: the caller loops."""
-    contiguous = ys == inner and xs == w and zs == (w if transpose else inner)
-    if not contiguous and Q * w * inner < _BLAS_GATHER:
-        return False
-    if contiguous:
-        y0 = (t + yo) * Q * ys + yc
-        Yq = ws[y0:y0 + Q * inner].reshape(Q, inner)
-        if transpose:
-            Wm = ws[zc:zc + w * inner].reshape(inner, w)
-        else:
-            Wm = ws[zc:zc + w * inner].reshape(w, inner)
-    else:
-        Yq = np.empty((Q, inner))
-        for q in range(Q):
-            yb = uintp(((t + yo) * Q + q) * ys + yc)
-            Yq[q] = ws[yb:yb + inner]
-        rows, cols = (inner, w) if transpose else (w, inner)
-        Wm = np.empty((rows, cols))
-        for i in range(rows):
-            Wm[i] = ws[i * zs + zc:i * zs + zc + cols]
-    R = np.dot(Yq, Wm) if transpose else np.dot(Yq, Wm.T)
-    if contiguous:
-        x0 = (t + xo) * Q * xs + xc
-        ws[x0:x0 + Q * w] += R.reshape(-1)
-    else:
-        for q in range(Q):
-            xb = uintp(((t + xo) * Q + q) * xs + xc)
-            ws[xb:xb + w] += R[q]
-    return True
-
-
 @njit(cache=True, fastmath=_FM)
 def _matvec(prog, k, ws, Q, t):
     """X[q, i] += Σ_j Z[i, j] Y[q, j]."""
     w, inner = prog[k, 1], prog[k, 3]
     xo, xc, xs = prog[k, 6], prog[k, 7], prog[k, 8]
     yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
-    zc, zs = prog[k, 15], prog[k, 16]
-    if Q * w * inner >= _BLAS_MIN and _blas_product(
-            ws, Q, t, xo, xc, xs, yo, yc, ys, zc, zs, w, inner, False):
-        return
     # Unsigned indices: with signed ones numba wraps negatives, and LLVM then does not
     # vectorise (an 8 x 8 product 51 -> 9 ns, measured).
-    zc, zs = uintp(zc), uintp(zs)
+    zc, zs = uintp(prog[k, 15]), uintp(prog[k, 16])
     for q in range(Q):
         xb = uintp(((t + xo) * Q + q) * xs + xc)
         yb = uintp(((t + yo) * Q + q) * ys + yc)
@@ -175,23 +134,19 @@ def _matvec(prog, k, ws, Q, t):
 
 @njit(cache=True, fastmath=_FM)
 def _matvec_t(prog, k, ws, Q, t):
-    """X[q, j] += Σ_i Z[i, j] Y[q, i]."""
+    """X[q, j] += Σ_i Z[i, j] Y[q, i], as axpys over W's contiguous rows."""
     w, inner = prog[k, 1], prog[k, 3]
     xo, xc, xs = prog[k, 6], prog[k, 7], prog[k, 8]
     yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
-    zc, zs = prog[k, 15], prog[k, 16]
-    if Q * w * inner >= _BLAS_MIN and _blas_product(
-            ws, Q, t, xo, xc, xs, yo, yc, ys, zc, zs, w, inner, True):
-        return
-    zc, zs = uintp(zc), uintp(zs)
+    zc, zs = uintp(prog[k, 15]), uintp(prog[k, 16])
     for q in range(Q):
         xb = uintp(((t + xo) * Q + q) * xs + xc)
         yb = uintp(((t + yo) * Q + q) * ys + yc)
-        for j in range(uintp(w)):
-            s = 0.0
-            for i in range(uintp(inner)):
-                s += ws[i * zs + zc + j] * ws[yb + i]
-            ws[xb + j] += s
+        for i in range(uintp(inner)):
+            a = ws[yb + i]
+            wb = i * zs + zc
+            for j in range(uintp(w)):
+                ws[xb + j] += ws[wb + j] * a
 
 
 @njit(cache=True, fastmath=_FM)
@@ -305,8 +260,7 @@ def _dot(prog, k, ws, Q, t):
 
 
 #: every compiled function of the interpreter besides run (their caches are flushed with it)
-OPERATIONS = (_zero, _copy, _add, _mul, _vadd, _vmul, _blas_product, _matvec, _matvec_t,
-              _diag, _scale_add, _transfer, _deriv, _outer, _dmul, _dot)
+OPERATIONS = (_zero, _copy, _add, _mul, _vadd, _vmul, _matvec, _matvec_t, _diag, _scale_add, _transfer, _deriv, _outer, _dmul, _dot)
 
 
 @njit(cache=True)
