@@ -226,3 +226,39 @@ def test_compiled_rtrl_recursion_is_used_and_agrees(monkeypatch):
     g0 = net.gradient(u, y, method="rtrl", backend="numpy")[1]
     g1 = net.gradient(u, y, method="rtrl", backend="compiled")[1]
     assert close(g0, g1)
+
+
+def test_kept_programs_run_again_on_new_weights_and_data():
+    """The second call with the same shapes runs the kept programs (no emission) on the new
+    arrays: still the numpy engines' numbers, for new weights, data and truncation."""
+    from dyngraph.engines.compiled import CompiledBackend
+    backend = CompiledBackend()
+    net = dg.load("specs/lstm.yaml", seed=1)
+    rng = np.random.default_rng(7)
+    for call in range(3):
+        net.params = rng.uniform(-0.5, 0.5, net.n_params)
+        X = random_data(net, Q=2, T=9, seed=call)
+        Y = _targets(net, 2, 9, seed=call)
+        before, kept = backend.replays, len(backend._templates)
+        for kw in ({}, {"truncate": (2, 4)}):
+            _, g0 = net.gradient(X, Y, backend="numpy", **kw)
+            _, g1 = net.gradient(X, Y, backend=backend, **kw)
+            assert close(g0, g1)
+        assert close(net.simulate(X, backend="numpy")["y"], net.simulate(X, backend=backend)["y"])
+        if call:                    # nothing emitted any more: every program ran again
+            assert backend.replays > before and len(backend._templates) == kept
+
+
+def test_a_kept_program_is_not_run_for_another_plan_at_the_same_address():
+    from dyngraph.engines.compiled import CompiledBackend
+    backend = CompiledBackend()
+    a, b = dg.load("specs/layer_recurrent.yaml", seed=1), dg.load("specs/iir.yaml", seed=1)
+    Xa = random_data(a, Q=1, T=5)
+    a.simulate(Xa, backend=backend)
+    # Pretend b's plan sits where a's was: the kept entries point at a's plan, not b's.
+    for key in list(backend._templates):
+        backend._templates[(id(b.plan),) + key[1:]] = backend._templates.pop(key)
+    before = backend.replays
+    Xb = random_data(b, Q=1, T=5)
+    assert close(b.simulate(Xb, backend="numpy")["y"], b.simulate(Xb, backend=backend)["y"])
+    assert backend.replays == before

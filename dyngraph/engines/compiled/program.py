@@ -20,7 +20,7 @@ from .generate import CODES
 from . import vm
 from .vm import N_FIELDS, OPERAND0, OPS
 
-__all__ = ["Ref", "Emitter", "NotCompilable"]
+__all__ = ["Ref", "Emitter", "Template", "NotCompilable"]
 
 
 class NotCompilable(Exception):
@@ -49,20 +49,69 @@ class Ref:
 _NONE = Ref(0, 0, 0, 0)
 
 
-class Emitter:
-    """Collects buffers and operations for one program over T steps of Q sequences."""
+@dataclass(frozen=True)
+class Template:
+    """A program with its buffers' layout, to be run again on new arrays of the same
+    shapes (see :meth:`Emitter.template`): per buffer its name (what the caller calls it;
+    None for one allocated by the program), shape and whether the program writes it."""
 
-    def __init__(self, T: int, Q: int):
+    names: tuple
+    shapes: tuple
+    writes: tuple
+    program: np.ndarray
+    #: anything the caller keeps beside it (the forward caches' Refs)
+    extra: object = None
+
+
+class Emitter:
+    """Collects buffers and operations for one program over T steps of Q sequences.
+
+    ``names`` (optional) maps id(array) -> a name for every array the caller may hand to
+    the kinds; with it, :meth:`template` records the program so that the caller can run it
+    again on the next call's arrays without emitting (:meth:`replay`).
+    """
+
+    def __init__(self, T: int, Q: int, names=None):
         self.T, self.Q = T, Q
         # Registered buffers: the array (None for one allocated here), its shape, and
         # whether the program writes it (then it is copied back after the run).
         self._arrays: List[np.ndarray] = []
         self._shapes: List[tuple] = []
         self._writes: List[bool] = []
+        self._names: List = []
+        self._known = names
         self._index = {}
         self._rows: List[List[int]] = []
         self._ws = None
         self._base = None
+        self._prog = None
+
+    @classmethod
+    def replay(cls, T: int, Q: int, template: Template, arrays) -> "Emitter":
+        """An emitter holding ``template``'s program over ``arrays`` (by the template's
+        names: a mapping name -> array); :meth:`run` runs it. None when an array's shape
+        differs from the template's (the caller then emits afresh)."""
+        em = cls(T, Q)
+        for name, shape in zip(template.names, template.shapes):
+            if name is None:
+                em._arrays.append(None)
+                continue
+            a = arrays[name]
+            if a.shape != shape:
+                return None
+            em._arrays.append(a)
+        em._shapes = list(template.shapes)
+        em._writes = list(template.writes)
+        em._prog = template.program
+        return em
+
+    def template(self, extra=None):
+        """This program as a :class:`Template` (after :meth:`run`), or None when some
+        buffer was not named by the caller."""
+        if self._known is None or any(n is False for n in self._names):
+            return None
+        return Template(tuple(self._names), tuple(self._shapes), tuple(self._writes),
+                        self._prog, extra)
 
     # -- buffers --------------------------------------------------------------------
     def rows(self, array: np.ndarray, off: int = 0) -> Ref:
@@ -89,6 +138,7 @@ class Emitter:
         self._arrays.append(None)
         self._shapes.append((self.T, self.Q, width))
         self._writes.append(False)
+        self._names.append(None)
         return Ref(len(self._arrays) - 1, 0, 0, width)
 
     def array(self, ref: Ref) -> np.ndarray:
@@ -107,6 +157,8 @@ class Emitter:
             self._arrays.append(array)
             self._shapes.append(shape)
             self._writes.append(writes)
+            self._names.append(self._known.get(key, False) if self._known is not None
+                               else False)
         else:
             self._writes[self._index[key]] |= writes
         return self._index[key]
@@ -237,7 +289,9 @@ class Emitter:
         self.layout()
         ws, base = self._ws, self._base
         sizes = [math.prod(s) for s in self._shapes]
-        vm.run(self.program(), ws, self.Q, t_start, t_stop, step, tmin)
+        if self._prog is None:
+            self._prog = self.program()
+        vm.run(self._prog, ws, self.Q, t_start, t_stop, step, tmin)
         for a, lo, n, w in zip(self._arrays, base, sizes, self._writes):
             if a is not None and w:
                 a.reshape(-1)[:] = ws[lo:lo + n]       # a view: rows() took contiguous only

@@ -6,6 +6,8 @@ the programs the kinds emit (:mod:`.program`) and the interpreter (:mod:`.vm`).
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from ..bptt import finish_recurrent
@@ -27,6 +29,9 @@ def _compilable(plan, comp):
 #: loops grow with it (bench/README.md, "compiled backend": compiled/numpy BPTT time 0.4-0.8
 #: at Q <= 8, 1.1-1.4 at Q = 16-32 for H = 8-32).
 AUTO_MAX_Q = 8
+#: Programs kept for re-use (per plan, component, direction and shape): emitting one costs
+#: ~0.3 ms of Python, a large share at Q = 1 (bench/README.md, "compiled backend").
+_KEEP = 256
 
 
 class CompiledBackend:
@@ -47,6 +52,9 @@ class CompiledBackend:
     def __init__(self, max_q=None):
         self.max_q = max_q
         self.rtrl_recursion = Recursion(max_q)
+        self._templates = {}
+        #: programs run again from a kept template (for tests and benchmarks)
+        self.replays = 0
 
     def _takes(self, plan, comp, Q):
         return (self.max_q is None or Q <= self.max_q) and _compilable(plan, comp)
@@ -57,29 +65,60 @@ class CompiledBackend:
         Q = A[comp.nodes[0]].shape[1]
         if not self._takes(plan, comp, Q):
             return False
-        em = Emitter(T, Q)
         pre = hoisted_groups(plan, P, A, comp, T)
+        Hs = {}
+        for name in comp.nodes:
+            node = plan.nodes[name]
+            inside_links = comp.inside[name]
+            outside = {l: pre[name][l] if l in pre[name] else taps(plan, A, link, 0, T)
+                       for l, link in enumerate(node.links) if l not in inside_links}
+            Hs[name] = node.kind.hoist(P, outside, pre=frozenset(pre[name]))
+        named = _names(A=A, P=P, H={(v, i): h for v, H in Hs.items() for i, h in enumerate(H)})
+        key = (id(plan), comp.nodes, "forward", T, Q)
+        em = self._replay(plan, key, T, Q, named)
+        if em is not None:
+            em.run(0, T, 1, _NO_TMIN)
+            for name, cache in em.extra.items():
+                caches[name] = tuple(self._rows_of(em, c, T) for c in cache)
+            return True
+        em = Emitter(T, Q, names={id(a): k for k, a in named.items()})
         emitted = {}
         try:
             for name in comp.nodes:
                 node = plan.nodes[name]
-                inside_links = comp.inside[name]
-                outside = {l: pre[name][l] if l in pre[name] else taps(plan, A, link, 0, T)
-                           for l, link in enumerate(node.links) if l not in inside_links}
-                H = node.kind.hoist(P, outside, pre=frozenset(pre[name]))
                 inside = {}
-                for l in inside_links:
+                for l in comp.inside[name]:
                     link = node.links[l]
                     Ls = plan.nodes[link.source].lookback
                     inside[l] = [em.rows(A[link.source], Ls - d) for d in link.delays]
                 out = em.rows(A[name], node.lookback)
-                emitted[name] = node.kind.emit_forward(em, P, H, inside, out)
+                emitted[name] = node.kind.emit_forward(em, P, Hs[name], inside, out)
         except NotCompilable:
             return False
         em.run(0, T, 1, _NO_TMIN)
         for name, cache in emitted.items():
             caches[name] = tuple(self._rows_of(em, c, T) for c in cache)
+        if all(not isinstance(c, np.ndarray) for cache in emitted.values() for c in cache):
+            self._keep(plan, key, em.template(extra=emitted))
         return True
+
+    def _replay(self, plan, key, T, Q, named):
+        """An emitter with the program kept for ``key`` over this call's arrays, or None."""
+        entry = self._templates.get(key)
+        if entry is None or entry[0]() is not plan:
+            return None
+        em = Emitter.replay(T, Q, entry[1], named)
+        if em is not None:
+            em.extra = entry[1].extra
+            self.replays += 1
+        return em
+
+    def _keep(self, plan, key, template):
+        if template is None:
+            return
+        if len(self._templates) >= _KEEP:
+            self._templates.pop(next(iter(self._templates)))
+        self._templates[key] = (weakref.ref(plan), template)
 
     @staticmethod
     def _rows_of(em, ref, T):
@@ -94,25 +133,38 @@ class CompiledBackend:
         if not self._takes(plan, comp, trace.Q):
             return False
         B, Q = t1 - t0, trace.Q
-        em = Emitter(trace.T, Q)
-        D = {}
-        try:
-            for name in reversed(comp.nodes):
-                node = plan.nodes[name]
-                cache = tuple(em.const(c) for c in trace.caches[name])
-                g = em.rows(G[name], node.lookback)
-                D[name] = np.zeros((B, Q, node.kind.S))
-                sinks = {}
-                for l in comp.inside[name]:
-                    link = node.links[l]
-                    src = plan.nodes[link.source]
-                    if src.kind is None or link.stop:
-                        continue
-                    sinks[l] = [(em.rows(G[link.source], src.lookback - d), d)
-                                for d in link.delays]
-                node.kind.emit_backward(em, P, cache, g, em.rows(D[name], -t0), sinks)
-        except NotCompilable:
-            return False
-        em.run(t1 - 1, t0 - 1, -1, _NO_TMIN if tmin is None else tmin)
+        D = {name: np.zeros((B, Q, plan.nodes[name].kind.S)) for name in comp.nodes}
+        named = _names(P=P, G=G, D=D, C={(v, i): c for v in comp.nodes
+                                        for i, c in enumerate(trace.caches[v])})
+        key = (id(plan), comp.nodes, "backward", trace.T, Q, t0, t1)
+        em = self._replay(plan, key, trace.T, Q, named)
+        if em is None:
+            em = Emitter(trace.T, Q, names={id(a): k for k, a in named.items()})
+            try:
+                for name in reversed(comp.nodes):
+                    node = plan.nodes[name]
+                    cache = tuple(em.const(c) for c in trace.caches[name])
+                    g = em.rows(G[name], node.lookback)
+                    sinks = {}
+                    for l in comp.inside[name]:
+                        link = node.links[l]
+                        src = plan.nodes[link.source]
+                        if src.kind is None or link.stop:
+                            continue
+                        sinks[l] = [(em.rows(G[link.source], src.lookback - d), d)
+                                    for d in link.delays]
+                    node.kind.emit_backward(em, P, cache, g, em.rows(D[name], -t0), sinks)
+            except NotCompilable:
+                return False
+            em.run(t1 - 1, t0 - 1, -1, _NO_TMIN if tmin is None else tmin)
+            self._keep(plan, key, em.template())
+        else:
+            em.run(t1 - 1, t0 - 1, -1, _NO_TMIN if tmin is None else tmin)
         finish_recurrent(plan, P, trace, G, comp, learn, grads, t0, t1, tmin, D)
         return True
+
+
+def _names(**groups):
+    """{(group, key): array} for the arrays a program may be handed."""
+    return {(g, k): a for g, arrays in groups.items() for k, a in arrays.items()
+            if isinstance(a, np.ndarray)}
