@@ -80,12 +80,14 @@ class CompiledLayerRules:
             self._contribute(em, P, l, taps, zs[l])
         stepped = [zs[l] for l in inside]
         if H:
-            em.copy(n, em.const(H[0]), S)
-            rest = stepped
+            first, rest = em.const(H[0]), stepped
         else:
-            em.copy(n, stepped[0], S)
-            rest = stepped[1:]
-        for z in rest:
+            first, rest = stepped[0], stepped[1:]
+        if rest:
+            em.mul3(n, first, rest[0], S)
+        else:
+            em.copy(n, first, S)
+        for z in rest[1:]:
             em.mul(n, z, S)
         if bias is not None:
             em.vmul(n, bias, S)
@@ -155,6 +157,15 @@ class CompiledLayerRules:
             em.deriv(D, g, cache[0], cache[1], self.transfer_name, S)
         bias = em.param(P[self.bias]) if self.bias and self.prod else None
         for l, targets in sinks.items():
+            link = self.links[l]
+            if (self.prod and bias is None and link.weight == "identity"
+                    and len(self.links) == 2):
+                # dF/dz_l = δ · z_other: one fused multiply-add per target (the gates of
+                # an LSTM from gates)
+                other = cache[2 + (1 - l)]
+                for dst, d in targets:
+                    em.addmul(dst, D, other, S, guard=d)
+                continue
             dz = D
             if self.prod:
                 dz = em.alloc(S)

@@ -184,6 +184,14 @@ class Emitter:
     def mul(self, X, Y, w):
         self._op("mul", w, (X, Y))
 
+    def mul3(self, X, Y, Z, w):
+        """X = Y * Z."""
+        self._op("mul3", w, (X, Y, Z))
+
+    def addmul(self, X, Y, Z, w, guard=0):
+        """X += Y * Z."""
+        self._op("addmul", w, (X, Y, Z), guard)
+
     def vadd(self, X, V, w):
         self._op("vadd", w, (X, None, V))
 
@@ -242,13 +250,16 @@ class Emitter:
         """Copy the buffers side by side into one workspace (:attr:`ws`; buffer b starts
         at ``base[b]``). Operations may still be added afterwards, not buffers."""
         sizes = [math.prod(s) for s in self._shapes]
-        base = np.zeros(len(sizes) + 1, dtype=np.int64)
-        np.cumsum(sizes, out=base[1:])
-        ws = np.zeros(int(base[-1]))
+        base = [0]
+        for n in sizes:
+            base.append(base[-1] + n)
+        ws = np.empty(base[-1])
         for a, lo, n in zip(self._arrays, base, sizes):
-            if a is not None:
+            if a is None:
+                ws[lo:lo + n] = 0.0          # the program's own buffers start at zero
+            else:
                 ws[lo:lo + n] = a.reshape(-1)
-        self._ws, self._base = ws, base
+        self._ws, self._base = ws, np.array(base, dtype=np.int64)
 
     @property
     def ws(self) -> np.ndarray:

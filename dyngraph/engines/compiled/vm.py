@@ -40,7 +40,7 @@ __all__ = ["run", "OPS", "N_FIELDS", "OPERAND0"]
 #: Operation codes.
 OPS = {"zero": 0, "copy": 1, "add": 2, "mul": 3, "vadd": 4, "vmul": 5, "matvec": 6,
        "matvec_t": 7, "diag": 8, "scale_add": 9, "transfer": 10, "deriv": 11, "outer": 12,
-       "dmul": 13, "dot": 14}
+       "dmul": 13, "dot": 14, "mul3": 15, "addmul": 16}
 OPERAND0 = 5
 N_FIELDS = OPERAND0 + 4 * 4
 
@@ -259,8 +259,37 @@ def _dot(prog, k, ws, Q, t):
             ws[xb] += s
 
 
+@njit(cache=True, fastmath=_FM)
+def _mul3(prog, k, ws, Q, t):
+    """X = Y * Z (a product gate of two factors in one operation)."""
+    w, xo, xc, xs = prog[k, 1], prog[k, 6], prog[k, 7], prog[k, 8]
+    yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
+    zo, zc, zs = prog[k, 14], prog[k, 15], prog[k, 16]
+    for q in range(Q):
+        xb = uintp(((t + xo) * Q + q) * xs + xc)
+        yb = uintp(((t + yo) * Q + q) * ys + yc)
+        zb = uintp(((t + zo) * Q + q) * zs + zc)
+        for i in range(uintp(w)):
+            ws[xb + i] = ws[yb + i] * ws[zb + i]
+
+
+@njit(cache=True, fastmath=_FM)
+def _addmul(prog, k, ws, Q, t):
+    """X += Y * Z (a product gate's adjoint to one factor, in one operation)."""
+    w, xo, xc, xs = prog[k, 1], prog[k, 6], prog[k, 7], prog[k, 8]
+    yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
+    zo, zc, zs = prog[k, 14], prog[k, 15], prog[k, 16]
+    for q in range(Q):
+        xb = uintp(((t + xo) * Q + q) * xs + xc)
+        yb = uintp(((t + yo) * Q + q) * ys + yc)
+        zb = uintp(((t + zo) * Q + q) * zs + zc)
+        for i in range(uintp(w)):
+            ws[xb + i] += ws[yb + i] * ws[zb + i]
+
+
 #: every compiled function of the interpreter besides run (their caches are flushed with it)
-OPERATIONS = (_zero, _copy, _add, _mul, _vadd, _vmul, _matvec, _matvec_t, _diag, _scale_add, _transfer, _deriv, _outer, _dmul, _dot)
+OPERATIONS = (_zero, _copy, _add, _mul, _vadd, _vmul, _matvec, _matvec_t, _diag, _scale_add,
+              _transfer, _deriv, _outer, _dmul, _dot, _mul3, _addmul)
 
 
 @njit(cache=True)
@@ -289,6 +318,10 @@ def run(prog, ws, Q, t_start, t_stop, step, tmin):
                 _add(prog, k, ws, Q, t)
             elif op == 3:
                 _mul(prog, k, ws, Q, t)
+            elif op == 16:
+                _addmul(prog, k, ws, Q, t)
+            elif op == 15:
+                _mul3(prog, k, ws, Q, t)
             elif op == 6:
                 _matvec(prog, k, ws, Q, t)
             elif op == 7:
