@@ -7,10 +7,13 @@ the hand-written numpy references of ``refs.py`` and — when JAX is installed �
 weights and data and the gradients must agree (1e-8 relative) before anything is timed.
 The sides are timed alternately (rotating who goes first); medians.
 
-Also reported: simulate (numpy vs compiled) and the compile cost (first use in a fresh
-cache vs loading from the cache, each in a new process).
+— and, when torch is installed, a torch loop (eager autograd over a Python loop of steps, the
+way most recurrent code is written). Also reported: simulate (numpy vs compiled), the T
+scaling of the Elman case up to T = 10⁵, and the compile cost (first use in a fresh cache vs
+loading from the cache, each in a new process).
 
-Run (from the repository root):  python bench/bench_compiled.py [--repeats 7] [--no-jax]
+Run (from the repository root):
+    python bench/bench_compiled.py [--repeats 7] [--no-jax] [--no-torch] [--no-scaling]
 """
 import os
 
@@ -129,6 +132,61 @@ def jax_grad_fn(net, p, u, target):
     return call
 
 
+# --------------------------------------------------------------------------- torch loop
+def torch_grad_fn(net, p, u, target):
+    """A torch loop (eager autograd over a Python loop of steps): the mse and its gradient."""
+    import torch
+    torch.set_num_threads(1)
+    U = torch.as_tensor(u, dtype=torch.float64)
+    Yt = torch.as_tensor(target, dtype=torch.float64)
+    P = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in p.items()}
+
+    def elman(p):
+        h = torch.zeros(U.shape[1], p["Wh"].shape[0], dtype=torch.float64)
+        out = []
+        for x in U:
+            h = torch.tanh(x @ p["Wx"].T + h @ p["Wh"].T + p["bh"])
+            out.append(h)
+        return torch.stack(out) @ p["Wy"].T + p["by"]
+
+    def lstm(p):
+        H = p["Wh"].shape[1]
+        h = c = torch.zeros(U.shape[1], H, dtype=torch.float64)
+        out = []
+        for x in U:
+            z = x @ p["Wx"].T + h @ p["Wh"].T + p["b"]
+            i, f = torch.sigmoid(z[:, :H]), torch.sigmoid(z[:, H:2 * H])
+            g, o = torch.tanh(z[:, 2 * H:3 * H]), torch.sigmoid(z[:, 3 * H:])
+            c = f * c + i * g
+            h = o * torch.tanh(c)
+            out.append(h)
+        return torch.stack(out) @ p["Wy"].T + p["by"]
+
+    def narx(p):
+        K = p["Wo"].shape[0]
+        zero = torch.zeros_like(U[:1])
+        Ul = torch.cat([torch.cat([zero, U[:-1]]), torch.cat([zero, zero, U[:-2]])], dim=-1)
+        A = Ul @ p["Wu"].T + p["bh"]
+        y1 = y2 = torch.zeros(U.shape[1], K, dtype=torch.float64)
+        out = []
+        for a in A:
+            h = torch.tanh(a + y1 @ p["Wy"][:, :K].T + y2 @ p["Wy"][:, K:].T)
+            y = h @ p["Wo"].T + p["bo"]
+            out.append(y)
+            y1, y2 = y, y1
+        return torch.stack(out)
+
+    model = {"elman": elman, "lstm": lstm, "narx": narx}[net]
+
+    def call():
+        for v in P.values():
+            v.grad = None
+        loss = torch.mean((model(P) - Yt) ** 2)
+        loss.backward()
+        return float(loss.detach()), {k: v.grad.numpy() for k, v in P.items()}
+    return call
+
+
 def _rel(a, b):
     return np.abs(a - b).max() / max(np.abs(a).max(), 1e-300)
 
@@ -147,10 +205,32 @@ def compile_costs():
     return out
 
 
+def scaling(have_jax, repeats):
+    """Elman (1, T, 10) for T = 1e3, 1e4, 1e5: rows of the table."""
+    rows = []
+    for T in (1_000, 10_000, 100_000):
+        p = refs.make_params("elman", {"H": 10}, seed=0)
+        u, target = refs.make_data("elman", {"H": 10}, T, 1, seed=0)
+        dnet = ref_nets.build("elman", {"H": 10}, p)
+        U, Y = ref_nets.user(u), ref_nets.user(target)
+        fns = {"numpy": lambda: dnet.gradient(U, Y, backend="numpy"),
+               "compiled": lambda: dnet.gradient(U, Y, backend="compiled")}
+        if have_jax:
+            fns["jax"] = jax_grad_fn("elman", p, u, target)
+            fns["jax"]()
+        t = race(fns, repeats)
+        rows.append([f"{T:,}", f"{t['numpy'] * 1e3:.1f}", f"{t['compiled'] * 1e3:.1f}"]
+                    + ([f"{t['jax'] * 1e3:.1f}", f"{t['compiled'] / t['jax']:.2f}"]
+                       if have_jax else ["n/a", "n/a"]))
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--no-jax", action="store_true")
+    ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--no-scaling", action="store_true", help="skip the T = 10^5 scaling")
     args = ap.parse_args(argv)
     try:
         if args.no_jax:
@@ -159,6 +239,13 @@ def main(argv=None):
         have_jax = True
     except ImportError:
         have_jax = False
+    try:
+        if args.no_torch:
+            raise ImportError
+        import torch  # noqa: F401
+        have_torch = True
+    except ImportError:
+        have_torch = False
     rows, sim_rows = [], []
     for label, net, sizes, T, Q in CASES:
         p = refs.make_params(net, sizes, seed=0)
@@ -181,11 +268,17 @@ def main(argv=None):
                 dnet, net, {k: np.asarray(v) for k, v in gj.items()}))
             if err > TOL:
                 raise AssertionError(f"{label}: JAX gradient differs by {err:.1e}")
+        if have_torch:
+            fns["torch"] = torch_grad_fn(net, p, u, target)
+            err = _rel(want, ref_nets.ref_grad_to_flat(dnet, net, fns["torch"]()[1]))
+            if err > TOL:
+                raise AssertionError(f"{label}: torch gradient differs by {err:.1e}")
         t = race(fns, args.repeats)
         row = [label, f"{t['numpy'] * 1e3:.2f}", f"{t['compiled'] * 1e3:.2f}",
                f"{t['hand'] * 1e3:.2f}"]
         row += ([f"{t['jax'] * 1e3:.2f}", f"{t['compiled'] / t['jax']:.2f}"] if have_jax
                 else ["n/a", "n/a"])
+        row.append(f"{t['torch'] * 1e3:.2f}" if have_torch else "n/a")
         row.append(f"{t['compiled'] / t['numpy']:.2f}")
         rows.append(row)
         s = race({"numpy": lambda: dnet.simulate(U, backend="numpy"),
@@ -203,13 +296,17 @@ def main(argv=None):
         t = race({"numpy": lambda: dnet.gradient(X, Yt, backend="numpy"),
                   "compiled": lambda: dnet.gradient(X, Yt, backend="compiled")}, args.repeats)
         rows.append([label, f"{t['numpy'] * 1e3:.2f}", f"{t['compiled'] * 1e3:.2f}", "n/a",
-                     "n/a", "n/a", f"{t['compiled'] / t['numpy']:.2f}"])
+                     "n/a", "n/a", "n/a", f"{t['compiled'] / t['numpy']:.2f}"])
     print(blas_note())
     print("\nBPTT gradient, ms per call (median)\n")
     print(format_table(["case", "numpy engines", "compiled", "hand-written numpy", "JAX jit",
-                        "compiled / JAX", "compiled / numpy"], rows))
+                        "compiled / JAX", "torch loop", "compiled / numpy"], rows))
     print("\nsimulate, ms per call\n")
     print(format_table(["case", "numpy engines", "compiled", "compiled / numpy"], sim_rows))
+    if not args.no_scaling:
+        print("\nT scaling, Elman Q=1 H=10, BPTT gradient, ms per call\n")
+        print(format_table(["T", "numpy engines", "compiled", "JAX jit", "compiled / JAX"],
+                           scaling(have_jax, max(3, args.repeats // 2))))
     first, cached = compile_costs()
     print(f"\ncompile cost (new process, LSTM spec, import excluded... total): first use "
           f"{first:.2f} s, from the cache {cached:.2f} s")
