@@ -77,8 +77,9 @@ def race(fns, repeats, min_sample=0.05):
 
 
 # --------------------------------------------------------------------------- JAX models
-def jax_grad_fn(net, p, u, target):
-    """jit(value_and_grad) of the mse of reference net ``net`` over lax.scan."""
+def jax_grad_fn(net, p, u, target, simulate=False):
+    """jit(value_and_grad) of the mse of reference net ``net`` over lax.scan (with
+    ``simulate``: jit of the outputs alone)."""
     import jax
     import jax.numpy as jnp
     jax.config.update("jax_enable_x64", True)
@@ -122,8 +123,16 @@ def jax_grad_fn(net, p, u, target):
         return Y
 
     model = {"elman": elman, "lstm": lstm, "narx": narx}[net]
-    fn = jax.jit(jax.value_and_grad(lambda p: jnp.mean((model(p) - Yt) ** 2)))
     P = {k: jnp.asarray(v) for k, v in p.items()}
+    if simulate:
+        sim = jax.jit(model)
+
+        def run():
+            y = sim(P)
+            jax.block_until_ready(y)
+            return y
+        return run
+    fn = jax.jit(jax.value_and_grad(lambda p: jnp.mean((model(p) - Yt) ** 2)))
 
     def call():
         value, g = fn(P)
@@ -281,9 +290,17 @@ def main(argv=None):
         row.append(f"{t['torch'] * 1e3:.2f}" if have_torch else "n/a")
         row.append(f"{t['compiled'] / t['numpy']:.2f}")
         rows.append(row)
-        s = race({"numpy": lambda: dnet.simulate(U, backend="numpy"),
-                  "compiled": lambda: dnet.simulate(U, backend="compiled")}, args.repeats)
+        sims = {"numpy": lambda: dnet.simulate(U, backend="numpy"),
+                "compiled": lambda: dnet.simulate(U, backend="compiled")}
+        if have_jax:
+            sims["jax"] = jax_grad_fn(net, p, u, target, simulate=True)
+            err = _rel(refs.SIMULATE[net](p, u), np.asarray(sims["jax"]()))
+            if err > TOL:
+                raise AssertionError(f"{label}: JAX simulation differs by {err:.1e}")
+        s = race(sims, args.repeats)
         sim_rows.append([label, f"{s['numpy'] * 1e3:.2f}", f"{s['compiled'] * 1e3:.2f}",
+                         f"{s['jax'] * 1e3:.2f}" if have_jax else "n/a",
+                         f"{s['compiled'] / s['jax']:.2f}" if have_jax else "n/a",
                          f"{s['compiled'] / s['numpy']:.2f}"])
     for label, path, T, Q in SPEC_CASES:
         dnet = dg.load(path)
@@ -302,7 +319,8 @@ def main(argv=None):
     print(format_table(["case", "numpy engines", "compiled", "hand-written numpy", "JAX jit",
                         "compiled / JAX", "torch loop", "compiled / numpy"], rows))
     print("\nsimulate, ms per call\n")
-    print(format_table(["case", "numpy engines", "compiled", "compiled / numpy"], sim_rows))
+    print(format_table(["case", "numpy engines", "compiled", "JAX jit", "compiled / JAX",
+                        "compiled / numpy"], sim_rows))
     if not args.no_scaling:
         print("\nT scaling, Elman Q=1 H=10, BPTT gradient, ms per call\n")
         print(format_table(["T", "numpy engines", "compiled", "JAX jit", "compiled / JAX"],
