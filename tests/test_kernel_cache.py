@@ -50,3 +50,18 @@ def test_the_package_guards_its_own_kernels():
     stamp = Path(compiled.vm.run._cache.cache_path) / "dyngraph-kernels.sha256"
     assert stamp.read_text() == freshness._digest(
         (compiled._rules, compiled.vm, compiled.recursion, compiled.online))
+
+
+def test_the_disk_cache_can_be_turned_off(tmp_path):
+    code = ("import numpy as np, dyngraph as dg\n"
+            "net = dg.loads('inputs: {u: 1}\\nlayers: {y: {size: 1, from: {u: 0, y: 1}}}\\n"
+            "outputs: [y]')\n"
+            "print(float(net.simulate(np.ones((4, 1)), backend='compiled')[-1, 0]))")
+    for setting, wrote in (("off", False), ("", True)):
+        cache = tmp_path / f"cache-{setting or 'on'}"
+        env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), DYNGRAPH_CACHE=setting)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=env, timeout=300)
+        assert out.returncode == 0, out.stderr
+        float(out.stdout.split()[-1])
+        assert any(cache.rglob("*.nbi")) == wrote, setting

@@ -6,10 +6,14 @@ interpreter (which calls them) would keep the old ones, and online RTRL (which c
 interpreter and the recursion) the old interpreter. A digest of every kernel source, kept
 beside the cache, flushes all the kernels' caches when any of them changed; the next call
 compiles once and caches again.
+
+``DYNGRAPH_CACHE=off`` (or 0, no, false) turns the disk cache off: every process then
+compiles the kernels itself (~6 s) and writes nothing.
 """
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 __all__ = ["ensure_fresh"]
@@ -28,6 +32,10 @@ def ensure_fresh(modules, dispatchers) -> bool:
     """Flush the cache of every dispatcher when the sources of ``modules`` changed since the
     last check; True when it flushed. A cache directory that cannot be written is left as
     numba handles it."""
+    if os.environ.get("DYNGRAPH_CACHE", "").strip().lower() in ("off", "0", "no", "false"):
+        for d in dispatchers:
+            d._cache.disable()
+        return False
     digest = _digest(modules)
     stamps = {Path(d._cache.cache_path) / _STAMP for d in dispatchers}
     if all(p.is_file() and p.read_text() == digest for p in stamps):
