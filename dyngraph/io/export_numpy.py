@@ -23,7 +23,7 @@ Stage 5 (io): takes plain data (the plan, the block values, the scaling maps), n
 from __future__ import annotations
 
 import os
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Mapping, Optional, Tuple
 
 import numpy as np
 
