@@ -96,10 +96,13 @@ class Emitter:
             if name is None:
                 em._arrays.append(None)
                 continue
-            a = arrays[name]
-            if a.shape != shape:
+            a = arrays.get(name)
+            if a is None or a.shape != shape:
                 return None
             em._arrays.append(a)
+        given = [a for a in em._arrays if a is not None]
+        if len({id(a) for a in given}) != len(given):
+            return None         # two names, one array now: the layout would differ
         em._shapes = list(template.shapes)
         em._writes = list(template.writes)
         em._prog = template.program
