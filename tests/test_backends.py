@@ -262,17 +262,3 @@ def test_a_kept_program_is_not_run_for_another_plan_at_the_same_address():
     Xb = random_data(b, Q=1, T=5)
     assert close(b.simulate(Xb, backend="numpy")["y"], b.simulate(Xb, backend=backend)["y"])
     assert backend.replays == before
-
-
-def test_the_automatic_choice_takes_wide_batches_of_narrow_components(monkeypatch):
-    monkeypatch.delenv("DYNGRAPH_BACKEND", raising=False)
-    auto = backend_mod.resolve()
-    net = dg.load("specs/gru.yaml")
-    comp = next(c for c in net.plan.components if c.recurrent)
-    widest = max(net.plan.nodes[v].size for v in comp.nodes)
-    from dyngraph.engines.compiled.run import AUTO_MAX_Q, AUTO_MAX_ROWS
-    limit = AUTO_MAX_ROWS // widest
-    assert limit > AUTO_MAX_Q
-    assert auto._takes(net.plan, comp, AUTO_MAX_Q) and auto._takes(net.plan, comp, limit)
-    assert not auto._takes(net.plan, comp, limit + 1)
-    assert backend_mod.resolve("compiled")._takes(net.plan, comp, 10 * limit)

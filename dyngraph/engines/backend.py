@@ -2,8 +2,7 @@
 
 ``resolve(name)`` turns a user's choice into the object the engines take: an explicit name,
 else the ``DYNGRAPH_BACKEND`` environment variable, else automatic: ``"compiled"`` when numba
-is installed — for batches of up to ``AUTO_MAX_Q`` sequences, or more when Q times the widest
-node of a recurrent component stays within ``AUTO_MAX_ROWS`` (where it is measured faster) —
+is installed — for batches of up to ``AUTO_MAX_Q`` sequences, where it is measured faster —
 and ``"numpy"`` otherwise. A backend named explicitly is used for every batch.
 
 >>> resolve("numpy") is None
@@ -34,9 +33,8 @@ def available(name: str) -> bool:
 @lru_cache(maxsize=None)
 def _compiled(auto: bool):
     from .compiled import CompiledBackend
-    from .compiled.run import AUTO_MAX_Q, AUTO_MAX_ROWS
-    return (CompiledBackend(max_q=AUTO_MAX_Q, max_rows=AUTO_MAX_ROWS) if auto
-            else CompiledBackend())
+    from .compiled.run import AUTO_MAX_Q
+    return CompiledBackend(max_q=AUTO_MAX_Q if auto else None)
 
 
 def resolve(name=None):

@@ -24,14 +24,11 @@ def _compilable(plan, comp):
     return all(getattr(plan.nodes[v].kind, "compilable", lambda: False)() for v in comp.nodes)
 
 
-#: The automatic choice leaves a component to the numpy engines above AUTO_MAX_Q sequences
-#: unless Q times its widest node stays within AUTO_MAX_ROWS: numpy's per-step cost is call
-#: overhead that a large batch amortises, while the compiled loops grow with it. Measured
-#: (bench/README.md, "compiled backend, second round"; BPTT, compiled/numpy, H = 8-32,
-#: Q = 8-64): 0.24-1.02 at Q <= 8; at Q·H = 128 0.35-0.68, at 256 0.54-1.05 (Elman at par,
-#: NARX, GRU and LSTM ahead); above, mostly 1.3-3.5.
+#: Batch size above which the automatic choice leaves a component to the numpy engines:
+#: their per-step cost is call overhead that a large batch amortises, while the compiled
+#: loops grow with it (bench/README.md, "compiled backend": compiled/numpy BPTT time 0.4-0.8
+#: at Q <= 8, 1.1-1.4 at Q = 16-32 for H = 8-32).
 AUTO_MAX_Q = 8
-AUTO_MAX_ROWS = 256
 #: Programs kept for re-use (per plan, component, direction and shape): emitting one costs
 #: ~0.3 ms of Python, a large share at Q = 1 (bench/README.md, "compiled backend").
 _KEEP = 256
@@ -47,26 +44,20 @@ class CompiledBackend:
 
     Parameters
     ----------
-    max_q : batch sizes above it are declined (left to numpy) unless Q times the
-        component's widest node is at most ``max_rows``; None compiles every batch
-    max_rows : see max_q (0: Q alone decides)
+    max_q : batch sizes above it are declined (left to numpy); None compiles every batch
     """
 
     name = "compiled"
 
-    def __init__(self, max_q=None, max_rows=0):
+    def __init__(self, max_q=None):
         self.max_q = max_q
-        self.max_rows = max_rows
         self.rtrl_recursion = Recursion(max_q)
         self._templates = {}
         #: programs run again from a kept template (for tests and benchmarks)
         self.replays = 0
 
     def _takes(self, plan, comp, Q):
-        if not (self.max_q is None or Q <= self.max_q
-                or Q * max(plan.nodes[v].size for v in comp.nodes) <= self.max_rows):
-            return False
-        return _compilable(plan, comp)
+        return (self.max_q is None or Q <= self.max_q) and _compilable(plan, comp)
 
     def forward_component(self, plan, P, A, caches, comp, T) -> bool:
         """Fill A's rows of the component's nodes for t = 0..T-1 and their caches;
