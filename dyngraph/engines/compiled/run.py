@@ -156,10 +156,10 @@ class CompiledBackend:
                     node.kind.emit_backward(em, P, cache, g, em.rows(D[name], -t0), sinks)
             except NotCompilable:
                 return False
-            em.run(t1 - 1, t0 - 1, -1, _NO_TMIN if tmin is None else tmin)
+            em.run(t1 - 1, t0 - 1, -1, _NO_TMIN if tmin is None else tmin, spare=True)
             self._keep(plan, key, em.template())
         else:
-            em.run(t1 - 1, t0 - 1, -1, _NO_TMIN if tmin is None else tmin)
+            em.run(t1 - 1, t0 - 1, -1, _NO_TMIN if tmin is None else tmin, spare=True)
         finish_recurrent(plan, P, trace, G, comp, learn, grads, t0, t1, tmin, D)
         return True
 
