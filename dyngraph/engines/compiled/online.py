@@ -127,34 +127,59 @@ class OnlineProgram:
             if node.kind is not None and not node.kind.compilable():
                 raise NotCompilable(f"node {name}: kind {node.kind.name} has no compiled form")
         self.plan, self.Q, self.P = plan, Q, plan.n_params
-        em = Emitter(1, Q)
-        self.blocks = [b for b in plan.blocks]
+        em = self._em = Emitter(1, Q)
+        self.blocks = list(plan.blocks)
         for b in self.blocks:
             em.param(values[b.name])           # every block in the workspace, in any case
-        A = {name: np.zeros((node.lookback + 1, Q, node.size))
-             for name, node in plan.nodes.items()}
-        self.A = A
-        now = {name: em.rows(A[name], node.lookback) for name, node in plan.nodes.items()}
+        # Node values: (lookback + 1) rows each, the last one is the current step.
+        self.A = {name: np.zeros((node.lookback + 1, Q, node.size))
+                  for name, node in plan.nodes.items()}
+        self._now = {name: em.rows(self.A[name], node.lookback)
+                     for name, node in plan.nodes.items()}
+        fwd_first = em.n_buffers
+        inside, cache = self._emit_forward(em, values)
+        fwd_stop, fwd_buffers = em.mark(), (fwd_first, em.n_buffers)
+        E, C, heads = self._emit_explicit(em, values, programs, inside, cache)
+        em.layout()
+        self.ws = em.ws
+        self.fwd = em.program(0, fwd_stop)
+        self.static = em.program(fwd_stop)
+        o_off = self._recursion_tables(em, heads)
+        self._step_tables(em, fwd_buffers, E, C, o_off)
+        self._parameter_tables(em, values)
+        self.clock = 0
+        # One step's buffers, reused by every step() call.
+        self.U1 = np.zeros((1, Q, self.n_in))
+        self.T1 = np.full((1, Q, self.n_out), np.nan)
+        self.Y1 = np.empty((1, Q, self.n_out))
+        self.g1 = np.empty((1, self.P))
+        self.l1 = np.empty(1)
+        self.yes1 = np.ones(1, dtype=np.bool_)
+
+    def _emit_forward(self, em, values):
+        """One step of every node, every link stepped (nothing is hoisted: the next step's
+        weights may differ). Returns each node's tap Refs and forward cache."""
+        plan, A = self.plan, self.A
         inside, cache = {}, {}
-        first_fwd = em.n_buffers
-        order = [v for comp in plan.components for v in comp.nodes]
-        for v in order:
+        for v in (v for comp in plan.components for v in comp.nodes):
             node = plan.nodes[v]
             inside[v] = {l: [em.rows(A[link.source], plan.nodes[link.source].lookback - d)
                              for d in link.delays] for l, link in enumerate(node.links)}
-            cache[v] = node.kind.emit_forward(em, values, (), inside[v], now[v])
-        fwd_stop = em.mark()
-        fwd_buffers = (first_fwd, em.n_buffers)
+            cache[v] = node.kind.emit_forward(em, values, (), inside[v], self._now[v])
+        return inside, cache
 
+    def _emit_explicit(self, em, values, programs, inside, cache):
+        """Per head u and direction r: seed dF/da_u = e_r, backprop through the delay-0
+        links into non-state nodes; parameter rows into E_u[r], adjoints reaching a state
+        x at delay d into C_{u,x,d}[r]. Returns the E and C arrays and, per head,
+        (u, n_u, E Ref, [((x, d), C Ref), ...])."""
+        plan, Q, P = self.plan, self.Q, self.P
         ones = em.const(np.ones((1, Q, 1)))
-        P = self.P
         learned = {}
         for b in self.blocks:
             if b.learn:
                 learned.setdefault(b.node, []).append(b)
         E, C, heads = {}, {}, []
-        states = list(plan.states)
-        sidx = {x: i for i, x in enumerate(states)}
         for prog in programs:
             u = prog.head
             R = plan.nodes[u].size
@@ -190,13 +215,15 @@ class OnlineProgram:
                     if dest:
                         node.kind.emit_param_jac(em, values, cache[v], inside[v], D[v], dest)
             heads.append((u, R, Eref, list(Cu.items())))
-        em.layout()
-        ws = em.ws
-        self.ws = ws
-        self.fwd = em.program(0, fwd_stop)
-        self.static = em.program(fwd_stop)
+        return E, C, heads
 
-        # Recursion tables (the layout of recursion.step_chunk, with B = 1).
+    def _recursion_tables(self, em, heads):
+        """The layout of :func:`.recursion.step_chunk` with B = 1: ring buffers of the
+        states' sensitivities (Hflat), the outputs' (Oflat), head and coefficient tables.
+        Returns each output's offset in Oflat."""
+        plan, Q, P = self.plan, self.Q, self.P
+        states = list(plan.states)
+        sidx = {x: i for i, x in enumerate(states)}
         depth = {x: plan.nodes[x].lookback + 1 for x in states}
         h_off, total = {}, 0
         for x in states:
@@ -219,14 +246,17 @@ class OnlineProgram:
         self.heads = _i64(head_rows, 6)
         self.coefs = _i64(coef_rows, 4)
         self.states = _i64([(h_off[x], depth[x], plan.nodes[x].size) for x in states], 3)
+        return o_off
 
-        # Per-step housekeeping.
+    def _step_tables(self, em, fwd_buffers, E, C, o_off):
+        """What each step clears, shifts, reads in and writes out."""
+        plan, Q, now = self.plan, self.Q, self._now
+        order = [v for comp in plan.components for v in comp.nodes]
         zero = [(em.start(now[v]), Q * plan.nodes[v].size) for v in order]
         zero += em.allocated(*fwd_buffers)
         zero += [(em.start(em.rows(a)), a.size) for a in list(E.values()) + list(C.values())]
         self.zero_tab = _i64(zero, 2)
-        self.shift_tab = _i64([(em.start(em.rows(A[v])), Q * node.size,
-                                node.lookback)
+        self.shift_tab = _i64([(em.start(em.rows(self.A[v])), Q * node.size, node.lookback)
                                for v, node in plan.nodes.items() if node.lookback], 3)
         self.in_names = list(plan.inputs)
         cols, tab = 0, []
@@ -244,23 +274,16 @@ class OnlineProgram:
             tab.append((em.start(now[o]), n, cols, o_off[o]))
             cols += n
         self.out_tab, self.n_out = _i64(tab, 4), cols
-        self.block_ws = [(b.name, em.where(values[b.name]), b.size)
-                         for b in self.blocks]
-        self.theta_ws = np.zeros(P, dtype=np.int64)
+
+    def _parameter_tables(self, em, values):
+        """Where every block and every learnable parameter sits in the workspace."""
+        self.block_ws = [(b.name, em.where(values[b.name]), b.size) for b in self.blocks]
+        self.theta_ws = np.zeros(self.P, dtype=np.int64)
         for b, (_, start, size) in zip(self.blocks, self.block_ws):
             if b.learn:
                 self.theta_ws[b.offset:b.offset + size] = np.arange(start, start + size)
-        self._em = em
-        self.clock = 0
-        self._block_views = [(b.name, ws[start:start + size].reshape(b.shape))
+        self._block_views = [(b.name, self.ws[start:start + size].reshape(b.shape))
                              for b, (_, start, size) in zip(self.blocks, self.block_ws)]
-        # One step's buffers, reused by every step() call.
-        self.U1 = np.zeros((1, Q, self.n_in))
-        self.T1 = np.full((1, Q, self.n_out), np.nan)
-        self.Y1 = np.empty((1, Q, self.n_out))
-        self.g1 = np.empty((1, P))
-        self.l1 = np.empty(1)
-        self.yes1 = np.ones(1, dtype=np.bool_)
 
     def load(self, values) -> None:
         """Copy the current parameter values into the workspace."""
