@@ -48,8 +48,17 @@ def test_the_package_guards_its_own_kernels():
     from dyngraph.engines.compiled import freshness
     from pathlib import Path
     stamp = Path(compiled.vm.run._cache.cache_path) / "dyngraph-kernels.sha256"
-    assert stamp.read_text() == freshness._digest(
-        (compiled._rules, compiled.vm, compiled.recursion, compiled.online))
+    assert stamp.read_text() == freshness._digest(compiled.KERNEL_MODULES)
+    # a kernel file left out of the digest would keep its callers' cached code stale
+    import importlib
+    from numba.core.registry import CPUDispatcher
+    with_kernels = set()
+    for path in Path(compiled.__file__).parent.glob("*.py"):
+        module = importlib.import_module(f"{compiled.__name__}.{path.stem}")
+        if any(isinstance(v, CPUDispatcher) and v.py_func.__module__ == module.__name__
+               for v in vars(module).values()):
+            with_kernels.add(module)
+    assert with_kernels == set(compiled.KERNEL_MODULES)
 
 
 def test_the_disk_cache_can_be_turned_off(tmp_path):

@@ -49,7 +49,8 @@ class Transfer:
     formula: str = ""
     #: The same rule for one element, as two Python expressions — f in terms of ``n``, f'
     #: in terms of ``n`` and ``a`` — that the compiled backend turns into its loops
-    #: (:mod:`dyngraph.engines.compiled`); None for a transfer over the whole layer.
+    #: (:mod:`dyngraph.engines.compiled`); None for a transfer over the whole layer. They may
+    #: call ``math.*`` and ``tanh`` (bound to a tanh the loops can vectorise).
     scalar: Optional[Tuple[str, str]] = None
     #: False for a transfer without a derivative (a symbol picker): gradients refuse it.
     differentiable: bool = True
@@ -197,17 +198,17 @@ TRANSFERS: Dict[str, Transfer] = {
                        f_into=_copy_into, formula="n", scalar=("n", "1.0")),
     "tanh": Transfer(np.tanh, lambda n, a: _one_minus_square(a), uses_n=False,
                      f_into=np.tanh, formula="tanh(n)",
-                     scalar=("math.tanh(n)", "1.0 - a * a")),
+                     scalar=("tanh(n)", "1.0 - a * a")),
     "sigmoid": Transfer(_sigmoid, lambda n, a: _sigmoid_deriv(a), uses_n=False,
                         f_into=_sigmoid_into, formula="1 / (1 + e^(−n))",
-                        scalar=("0.5 * math.tanh(0.5 * n) + 0.5", "(1.0 - a) * a")),
+                        scalar=("0.5 * tanh(0.5 * n) + 0.5", "(1.0 - a) * a")),
     "relu": Transfer(lambda n: np.maximum(n, 0.0), lambda n, a: (n > 0).astype(float),
                      formula="max(0, n)",
                      scalar=("n if n > 0.0 else 0.0", "1.0 if n > 0.0 else 0.0")),
     "softplus": Transfer(lambda n: np.logaddexp(0.0, n), lambda n, a: _sigmoid(n),
                          formula="log(1 + e^n)",
                          scalar=("max(n, 0.0) + math.log1p(math.exp(-abs(n)))",
-                                 "0.5 * math.tanh(0.5 * n) + 0.5")),
+                                 "0.5 * tanh(0.5 * n) + 0.5")),
     "satlin": Transfer(lambda n: np.clip(n, 0.0, 1.0),
                        lambda n, a: ((n > 0) & (n < 1)).astype(float),
                        formula="clip(n, 0, 1)",

@@ -5,12 +5,15 @@ The kinds state their rules once more as a few row operations (``emit_forward`` 
 ``emit_backward``); one interpreter, compiled once per machine and cached on disk, runs them
 for every spec. Importing this package imports numba.
 """
-from . import _rules, online, recursion, vm
+from . import _rules, elementary, online, recursion, vm
 from .freshness import ensure_fresh
 from .run import CompiledBackend
 
 __all__ = ["CompiledBackend"]
 
-ensure_fresh((_rules, vm, recursion, online),
+#: every module with compiled kernels: one digest of their sources keys the disk cache
+KERNEL_MODULES = (_rules, elementary, vm, recursion, online)
+
+ensure_fresh(KERNEL_MODULES,
              (_rules.transfer, _rules.deriv, vm.run, recursion.step_chunk, online.run_stream,
               *vm.OPERATIONS))

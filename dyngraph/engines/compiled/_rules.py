@@ -4,8 +4,10 @@ import math
 
 from numba import njit, uintp
 
+from .elementary import tanh
 
-@njit(cache=True)
+
+@njit(cache=True, error_model="numpy")
 def transfer(code, N, nb, A, ab, w):
     """A[ab:ab+w] = f_code(N[nb:nb+w]) (unsigned indices: see vm._matvec)."""
     nb, ab = uintp(nb), uintp(ab)
@@ -16,11 +18,11 @@ def transfer(code, N, nb, A, ab, w):
     elif code == 1:      # tanh
         for i in range(uintp(w)):
             n = N[nb + i]
-            A[ab + i] = math.tanh(n)
+            A[ab + i] = tanh(n)
     elif code == 2:      # sigmoid
         for i in range(uintp(w)):
             n = N[nb + i]
-            A[ab + i] = 0.5 * math.tanh(0.5 * n) + 0.5
+            A[ab + i] = 0.5 * tanh(0.5 * n) + 0.5
     elif code == 3:      # relu
         for i in range(uintp(w)):
             n = N[nb + i]
@@ -47,7 +49,7 @@ def transfer(code, N, nb, A, ab, w):
             A[ab + i] = 1.0 if n >= 0.0 else -1.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def deriv(code, D, db, G, gb, N, nb, A, ab, w):
     """D[db:db+w] = G[gb:gb+w] * f'_code(N[nb:nb+w], A[ab:ab+w])."""
     db, gb, nb, ab = uintp(db), uintp(gb), uintp(nb), uintp(ab)
@@ -75,7 +77,7 @@ def deriv(code, D, db, G, gb, N, nb, A, ab, w):
         for i in range(uintp(w)):
             n = N[nb + i]
             a = A[ab + i]
-            D[db + i] = G[gb + i] * (0.5 * math.tanh(0.5 * n) + 0.5)
+            D[db + i] = G[gb + i] * (0.5 * tanh(0.5 * n) + 0.5)
     elif code == 5:      # satlin
         for i in range(uintp(w)):
             n = N[nb + i]

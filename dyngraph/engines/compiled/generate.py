@@ -25,8 +25,10 @@ import math
 
 from numba import njit, uintp
 
+from .elementary import tanh
 
-@njit(cache=True)
+
+@njit(cache=True, error_model="numpy")
 def transfer(code, N, nb, A, ab, w):
     """A[ab:ab+w] = f_code(N[nb:nb+w]) (unsigned indices: see vm._matvec)."""
     nb, ab = uintp(nb), uintp(ab)
@@ -34,7 +36,7 @@ def transfer(code, N, nb, A, ab, w):
 
 _DERIV = '''
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def deriv(code, D, db, G, gb, N, nb, A, ab, w):
     """D[db:db+w] = G[gb:gb+w] * f'_code(N[nb:nb+w], A[ab:ab+w])."""
     db, gb, nb, ab = uintp(db), uintp(gb), uintp(nb), uintp(ab)
