@@ -262,3 +262,19 @@ def test_a_kept_program_is_not_run_for_another_plan_at_the_same_address():
     Xb = random_data(b, Q=1, T=5)
     assert close(b.simulate(Xb, backend="numpy")["y"], b.simulate(Xb, backend=backend)["y"])
     assert backend.replays == before
+
+
+def test_simulate_runs_on_a_spare_workspace_and_keeps_nothing_of_it():
+    """simulate asks for values only: its forward workspace goes back to the pool of spare
+    ones, and what it returned is a copy (the next call reusing the workspace leaves it)."""
+    from dyngraph.engines.compiled import CompiledBackend, program
+    backend = CompiledBackend()
+    net = dg.load("specs/lstm.yaml", seed=3)
+    X1, X2 = random_data(net, Q=1, T=37, seed=1), random_data(net, Q=1, T=37, seed=2)
+    want1 = net.simulate(X1, backend="numpy")["y"]
+    program._SPARES.clear()
+    y1 = net.simulate(X1, backend=backend)["y"]
+    assert sum(len(p) for p in program._SPARES.values()) == 1
+    y2 = net.simulate(X2, backend=backend)["y"]
+    assert close(y1, want1) and close(y2, net.simulate(X2, backend="numpy")["y"])
+    assert not close(y1, y2)

@@ -7,6 +7,8 @@ buffers, so a delayed read is free.
 """
 from __future__ import annotations
 
+import weakref
+
 from dataclasses import dataclass
 from typing import Dict, Mapping, Optional, Tuple
 
@@ -85,7 +87,7 @@ def _allocate(plan: Plan, inputs: Mapping[str, np.ndarray], initial, T: int, Q: 
 
 def forward(plan: Plan, P: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray],
             initial: Optional[Mapping[str, np.ndarray]] = None, backend=None,
-            steps: Optional[Tuple[int, int]] = None) -> Trace:
+            steps: Optional[Tuple[int, int]] = None, values_only: bool = False) -> Trace:
     """Simulate.
 
     Parameters
@@ -97,10 +99,14 @@ def forward(plan: Plan, P: Mapping[str, np.ndarray], inputs: Mapping[str, np.nda
               They are the values before step 0, for backward layers too (as forward
               layers read them); values after step T-1 (read by backward layers) are zero.
     backend : an object whose ``forward_component(plan, P, A, caches, comp, T)`` steps a
-              recurrent component and returns True (False: numpy steps it); None = numpy.
+              recurrent component, fills its caches (unless handed None) and returns True
+              (False: numpy steps it); None = numpy.
               See :mod:`dyngraph.engines.backend`. Backward components always run on
               numpy (:mod:`.reverse`).
     steps : (T, Q) for a plan without inputs (otherwise taken from the inputs)
+    values_only : the caller reads only the values A (simulation): a backend is handed
+              ``caches=None`` and may skip them (the trace's caches are then incomplete and
+              no gradient can be taken from it)
 
     Returns
     -------
@@ -129,7 +135,8 @@ def forward(plan: Plan, P: Mapping[str, np.ndarray], inputs: Mapping[str, np.nda
                 A[name] = a
             caches[name] = c
             kept[name] = X
-        elif backend is None or not backend.forward_component(plan, P, A, caches, comp, T):
+        elif backend is None or not backend.forward_component(
+                plan, P, A, None if values_only else caches, comp, T):
             _forward_recurrent(plan, P, A, caches, comp, T)
     return Trace(A, caches, T, Q, kept, backend)
 
@@ -266,18 +273,8 @@ def hoisted_groups(plan, P, A, comp, T):
 
     Returns {node: {link index: z (T, Q, S) view}} — the links' contributions, computed.
     """
-    groups = {}
-    for v in comp.nodes:
-        kind = plan.nodes[v].kind
-        fusable = getattr(kind, "fusable", lambda: ())()
-        for l in fusable:
-            if l not in comp.inside[v]:
-                link = kind.links[l]
-                groups.setdefault((link.source, link.delays), []).append((v, l))
     out = {v: {} for v in comp.nodes}
-    for members in groups.values():
-        if len(members) < 2:
-            continue
+    for members in _hoist_groups(plan, comp):
         v0, l0 = members[0]
         X = taps(plan, A, plan.nodes[v0].kind.links[l0], 0, T)
         Ws = [P[plan.nodes[v].kind.links[l].block] for v, l in members]
@@ -288,6 +285,31 @@ def hoisted_groups(plan, P, A, comp, T):
             out[v][l] = Z[..., lo:lo + W.shape[0]]
             lo += W.shape[0]
     return out
+
+
+#: id(component) -> (weak reference to it, its hoist groups): fixed by the plan, and worth
+#: keeping — finding them costs more than the compiled loop of a short record.
+_GROUPS = {}
+
+
+def _hoist_groups(plan, comp):
+    """The groups of (node, link index) that :func:`hoisted_groups` computes together."""
+    entry = _GROUPS.get(id(comp))
+    if entry is not None and entry[0]() is comp:
+        return entry[1]
+    groups = {}
+    for v in comp.nodes:
+        kind = plan.nodes[v].kind
+        fusable = getattr(kind, "fusable", lambda: ())()
+        for l in fusable:
+            if l not in comp.inside[v]:
+                link = kind.links[l]
+                groups.setdefault((link.source, link.delays), []).append((v, l))
+    found = tuple(tuple(m) for m in groups.values() if len(m) >= 2)
+    if len(_GROUPS) > 1024:
+        _GROUPS.clear()
+    _GROUPS[id(comp)] = (weakref.ref(comp), found)
+    return found
 
 
 def _generic_step(plan, P, A, node, H, inside, T):

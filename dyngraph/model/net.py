@@ -270,7 +270,7 @@ class Net:
         for t0 in range(0, T, chunk):
             t1 = min(t0 + chunk, T)
             trace = forward(self.plan, self._values, {k: v[t0:t1] for k, v in X.items()},
-                            state, backend=engine, steps=(t1 - t0, Q))
+                            state, backend=engine, steps=(t1 - t0, Q), values_only=True)
             for o in self.outputs:
                 Y[o][t0:t1] = trace.output(self.plan, o)
             state = final_state(self.plan, trace)

@@ -61,6 +61,8 @@ class Template:
     program: np.ndarray
     #: anything the caller keeps beside it (the forward caches' Refs)
     extra: object = None
+    #: the workspace layout (start of every buffer, then the total), fixed by the shapes
+    base: tuple = ()
 
 
 class Emitter:
@@ -85,27 +87,31 @@ class Emitter:
         self._ws = None
         self._base = None
         self._prog = None
+        self._layout = ()
 
     @classmethod
-    def replay(cls, T: int, Q: int, template: Template, arrays) -> "Emitter":
-        """An emitter holding ``template``'s program over ``arrays`` (by the template's
-        names: a mapping name -> array); :meth:`run` runs it. None when an array's shape
-        differs from the template's (the caller then emits afresh)."""
+    def replay(cls, T: int, Q: int, template: Template, groups) -> "Emitter":
+        """An emitter holding ``template``'s program over the arrays of ``groups`` (a
+        template name is a pair (group, key): the array ``groups[group][key]``); :meth:`run`
+        runs it. None when an array is missing or its shape differs from the template's
+        (the caller then emits afresh)."""
         em = cls(T, Q)
+        arrays = em._arrays
         for name, shape in zip(template.names, template.shapes):
             if name is None:
-                em._arrays.append(None)
+                arrays.append(None)
                 continue
-            a = arrays.get(name)
+            a = groups[name[0]].get(name[1])
             if a is None or a.shape != shape:
                 return None
-            em._arrays.append(a)
-        given = [a for a in em._arrays if a is not None]
-        if len({id(a) for a in given}) != len(given):
+            arrays.append(a)
+        given = [id(a) for a in arrays if a is not None]
+        if len(set(given)) != len(given):
             return None         # two names, one array now: the layout would differ
-        em._shapes = list(template.shapes)
-        em._writes = list(template.writes)
+        em._shapes = template.shapes
+        em._writes = template.writes
         em._prog = template.program
+        em._layout = template.base
         return em
 
     def template(self, extra=None):
@@ -114,7 +120,7 @@ class Emitter:
         if self._known is None or any(n is False for n in self._names):
             return None
         return Template(tuple(self._names), tuple(self._shapes), tuple(self._writes),
-                        self._prog, extra)
+                        self._prog, extra, self._layout)
 
     # -- buffers --------------------------------------------------------------------
     def rows(self, array: np.ndarray, off: int = 0) -> Ref:
@@ -253,18 +259,20 @@ class Emitter:
         """Copy the buffers side by side into one workspace (:attr:`ws`; buffer b starts
         at ``base[b]``). Operations may still be added afterwards, not buffers. ``spare``:
         take the workspace from the pool of spare ones (see :meth:`run`)."""
-        sizes = [math.prod(s) for s in self._shapes]
-        base = [0]
-        for n in sizes:
-            base.append(base[-1] + n)
+        if not self._layout:
+            base = [0]
+            for shape in self._shapes:
+                base.append(base[-1] + math.prod(shape))
+            self._layout = tuple(base)
+        base = self._layout
         ws = _take_spare(base[-1]) if spare else None
         if ws is None:
             ws = np.empty(base[-1])
-        for a, lo, n in zip(self._arrays, base, sizes):
+        for a, lo, hi in zip(self._arrays, base, base[1:]):
             if a is None:
-                ws[lo:lo + n] = 0.0          # the program's own buffers start at zero
+                ws[lo:hi] = 0.0          # the program's own buffers start at zero
             else:
-                ws[lo:lo + n] = a.reshape(-1)
+                ws[lo:hi] = a.reshape(-1)
         self._ws, self._base = ws, np.array(base, dtype=np.int64)
 
     @property
@@ -309,14 +317,13 @@ class Emitter:
         a fresh large workspace costs its page faults on every call (~0.5 ms at T·Q·H = 5·10⁴).
         """
         self.layout(spare)
-        ws, base = self._ws, self._base
-        sizes = [math.prod(s) for s in self._shapes]
+        ws, base = self._ws, self._layout
         if self._prog is None:
             self._prog = self.program()
         vm.run(self._prog, ws, self.Q, t_start, t_stop, step, tmin)
-        for a, lo, n, w in zip(self._arrays, base, sizes, self._writes):
-            if a is not None and w:
-                a.reshape(-1)[:] = ws[lo:lo + n]       # a view: rows() took contiguous only
+        for a, lo, hi, w in zip(self._arrays, base, base[1:], self._writes):
+            if w and a is not None:
+                a.reshape(-1)[:] = ws[lo:hi]       # a view: rows() took contiguous only
         if spare:
             _give_spare(ws)
             self._ws = None

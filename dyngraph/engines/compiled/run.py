@@ -20,8 +20,19 @@ __all__ = ["CompiledBackend"]
 _NO_TMIN = -(1 << 60)
 
 
+#: id(component) -> (weak reference to it, whether every kind of it has a compiled form)
+_COMPILABLE = {}
+
+
 def _compilable(plan, comp):
-    return all(getattr(plan.nodes[v].kind, "compilable", lambda: False)() for v in comp.nodes)
+    entry = _COMPILABLE.get(id(comp))
+    if entry is not None and entry[0]() is comp:
+        return entry[1]
+    ok = all(getattr(plan.nodes[v].kind, "compilable", lambda: False)() for v in comp.nodes)
+    if len(_COMPILABLE) > 1024:
+        _COMPILABLE.clear()
+    _COMPILABLE[id(comp)] = (weakref.ref(comp), ok)
+    return ok
 
 
 #: Batch size above which the automatic choice leaves a component to the numpy engines:
@@ -60,8 +71,9 @@ class CompiledBackend:
         return (self.max_q is None or Q <= self.max_q) and _compilable(plan, comp)
 
     def forward_component(self, plan, P, A, caches, comp, T) -> bool:
-        """Fill A's rows of the component's nodes for t = 0..T-1 and their caches;
-        False (nothing done) when a kind has no compiled form."""
+        """Fill A's rows of the component's nodes for t = 0..T-1 and (unless ``caches`` is
+        None: the caller reads values only) their caches; False (nothing done) when a kind
+        has no compiled form."""
         Q = A[comp.nodes[0]].shape[1]
         if not self._takes(plan, comp, Q):
             return False
@@ -73,15 +85,19 @@ class CompiledBackend:
             outside = {l: pre[name][l] if l in pre[name] else taps(plan, A, link, 0, T)
                        for l, link in enumerate(node.links) if l not in inside_links}
             Hs[name] = node.kind.hoist(P, outside, pre=frozenset(pre[name]))
-        named = _names(A=A, P=P, H={(v, i): h for v, H in Hs.items() for i, h in enumerate(H)})
+        groups = {"A": A, "P": P,
+                  "H": {(v, i): h for v, H in Hs.items() for i, h in enumerate(H)}}
         key = (id(plan), comp.nodes, "forward", T, Q)
-        em = self._replay(plan, key, T, Q, named)
+        # Without caches nothing of the workspace is read after the run: a spare one serves.
+        spare = caches is None
+        em = self._replay(plan, key, T, Q, groups)
         if em is not None:
-            em.run(0, T, 1, _NO_TMIN)
-            for name, cache in em.extra.items():
-                caches[name] = tuple(self._rows_of(em, c, T) for c in cache)
+            em.run(0, T, 1, _NO_TMIN, spare=spare)
+            if not spare:
+                for name, cache in em.extra.items():
+                    caches[name] = tuple(self._rows_of(em, c, T) for c in cache)
             return True
-        em = Emitter(T, Q, names={id(a): k for k, a in named.items()})
+        em = Emitter(T, Q, names={id(a): k for k, a in _names(**groups).items()})
         emitted = {}
         try:
             for name in comp.nodes:
@@ -95,19 +111,20 @@ class CompiledBackend:
                 emitted[name] = node.kind.emit_forward(em, P, Hs[name], inside, out)
         except NotCompilable:
             return False
-        em.run(0, T, 1, _NO_TMIN)
-        for name, cache in emitted.items():
-            caches[name] = tuple(self._rows_of(em, c, T) for c in cache)
+        em.run(0, T, 1, _NO_TMIN, spare=spare)
+        if not spare:
+            for name, cache in emitted.items():
+                caches[name] = tuple(self._rows_of(em, c, T) for c in cache)
         if all(not isinstance(c, np.ndarray) for cache in emitted.values() for c in cache):
             self._keep(plan, key, em.template(extra=emitted))
         return True
 
-    def _replay(self, plan, key, T, Q, named):
+    def _replay(self, plan, key, T, Q, groups):
         """An emitter with the program kept for ``key`` over this call's arrays, or None."""
         entry = self._templates.get(key)
         if entry is None or entry[0]() is not plan:
             return None
-        em = Emitter.replay(T, Q, entry[1], named)
+        em = Emitter.replay(T, Q, entry[1], groups)
         if em is not None:
             em.extra = entry[1].extra
             self.replays += 1
@@ -134,12 +151,12 @@ class CompiledBackend:
             return False
         B, Q = t1 - t0, trace.Q
         D = {name: np.zeros((B, Q, plan.nodes[name].kind.S)) for name in comp.nodes}
-        named = _names(P=P, G=G, D=D, C={(v, i): c for v in comp.nodes
-                                        for i, c in enumerate(trace.caches[v])})
+        groups = {"P": P, "G": G, "D": D, "C": {(v, i): c for v in comp.nodes
+                                                for i, c in enumerate(trace.caches[v])}}
         key = (id(plan), comp.nodes, "backward", trace.T, Q, t0, t1)
-        em = self._replay(plan, key, trace.T, Q, named)
+        em = self._replay(plan, key, trace.T, Q, groups)
         if em is None:
-            em = Emitter(trace.T, Q, names={id(a): k for k, a in named.items()})
+            em = Emitter(trace.T, Q, names={id(a): k for k, a in _names(**groups).items()})
             try:
                 for name in reversed(comp.nodes):
                     node = plan.nodes[name]
