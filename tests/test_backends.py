@@ -130,15 +130,20 @@ def test_compiled_forward_really_runs_compiled(monkeypatch):
     from dyngraph.engines.compiled import vm
     net = dg.load("specs/lstm.yaml")
     calls = []
-    real = vm.run
 
-    def counting(*args):
-        calls.append(args[0].shape[0])
-        return real(*args)
-    monkeypatch.setattr(vm, "run", counting)
+    def counting(name):
+        real = getattr(vm, name)
+
+        def run(*args):
+            calls.append((name, args[0].shape[0]))
+            return real(*args)
+        return run
+    for name in ("run", "run_forward"):
+        monkeypatch.setattr(vm, name, counting(name))
     X = random_data(net, Q=1, T=5)
     net.gradient(X, _targets(net, 1, 5), backend="compiled")
-    assert len(calls) == 2 and all(k > 10 for k in calls)       # forward and backward
+    # forward (forward operations only: the smaller interpreter) and backward
+    assert [c[0] for c in calls] == ["run_forward", "run"] and all(k > 10 for _, k in calls)
 
 
 def test_softmax_inside_a_loop_falls_back_to_numpy():
@@ -278,3 +283,28 @@ def test_simulate_runs_on_a_spare_workspace_and_keeps_nothing_of_it():
     y2 = net.simulate(X2, backend=backend)["y"]
     assert close(y1, want1) and close(y2, net.simulate(X2, backend="numpy")["y"])
     assert not close(y1, y2)
+
+
+def test_the_forward_interpreter_takes_exactly_the_forward_programs():
+    """runner picks run_forward for a program of forward operations only, run otherwise —
+    and the two give the same numbers on a forward program."""
+    from dyngraph.engines.compiled import vm
+    from dyngraph.engines.compiled.program import Emitter
+    em = Emitter(T=6, Q=2)
+    rng = np.random.default_rng(0)
+    x = em.rows(np.zeros((7, 2, 3)), 1)
+    n = em.const(rng.standard_normal((6, 2, 3)))
+    W = em.param(rng.standard_normal((3, 3)))
+    em.copy(x, n, 3)
+    em.matvec(x, W, x.shift(-1), 3, 3)
+    em.transfer(x, x, "tanh", 3)
+    em.layout()
+    prog = em.program()
+    assert vm.runner(prog) is vm.run_forward
+    ws0 = em.ws.copy()
+    ws1 = em.ws.copy()
+    vm.run_forward(prog, ws0, 2, 0, 6, 1, -(1 << 60))
+    vm.run(prog, ws1, 2, 0, 6, 1, -(1 << 60))
+    assert np.array_equal(ws0, ws1) and np.abs(ws0).max() > 0
+    em.deriv(x, x, x, x, "tanh", 3)
+    assert vm.runner(em.program()) is vm.run

@@ -15,5 +15,5 @@ __all__ = ["CompiledBackend"]
 KERNEL_MODULES = (_rules, elementary, vm, recursion, online)
 
 ensure_fresh(KERNEL_MODULES,
-             (_rules.transfer, _rules.deriv, vm.run, recursion.step_chunk, online.run_stream,
-              *vm.OPERATIONS))
+             (_rules.transfer, _rules.deriv, vm.run, vm.run_forward, recursion.step_chunk,
+              online.run_stream, *vm.OPERATIONS))

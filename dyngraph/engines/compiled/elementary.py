@@ -11,8 +11,10 @@ Accuracy: within 2 ulp of ``np.tanh`` (0.2 ulp on average) over the whole line, 
 ±inf kept (tests/test_elementary.py checks it over many scales); the numpy engines keep
 ``np.tanh``, so the two backends agree to ~4e-16 relative in a transfer.
 
-Functions here are inlined into their callers (``inline="always"``) and have no division
-checks (``error_model="numpy"``): the checks' branches alone keep a loop scalar.
+Functions here have no division checks (``error_model="numpy"``): the checks' branches alone
+keep a loop scalar. They are plain compiled functions, which LLVM inlines into the loops;
+numba's own ``inline="always"`` was measured worse on both counts (the transfer loop 5.1–5.4
+against 3.2–3.3 ns an element, and ~0.6 s more compilation per caller).
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ _LN2_LO = 1.90821492927058770002e-10
 _POW2 = np.array([2.0 ** k for k in range(66)])
 
 
-@njit(inline="always", error_model="numpy")
+@njit(error_model="numpy")
 def tanh(x):
     """tanh(x) for one float64, branch-free (both forms are computed and one is selected, so
     that a loop over elements vectorises).

@@ -63,6 +63,8 @@ class Template:
     extra: object = None
     #: the workspace layout (start of every buffer, then the total), fixed by the shapes
     base: tuple = ()
+    #: the interpreter function that runs it (:func:`.vm.runner`)
+    runner: object = None
 
 
 class Emitter:
@@ -88,6 +90,7 @@ class Emitter:
         self._base = None
         self._prog = None
         self._layout = ()
+        self._runner = None
 
     @classmethod
     def replay(cls, T: int, Q: int, template: Template, groups) -> "Emitter":
@@ -112,6 +115,7 @@ class Emitter:
         em._writes = template.writes
         em._prog = template.program
         em._layout = template.base
+        em._runner = template.runner
         return em
 
     def template(self, extra=None):
@@ -120,7 +124,7 @@ class Emitter:
         if self._known is None or any(n is False for n in self._names):
             return None
         return Template(tuple(self._names), tuple(self._shapes), tuple(self._writes),
-                        self._prog, extra, self._layout)
+                        self._prog, extra, self._layout, self._runner)
 
     # -- buffers --------------------------------------------------------------------
     def rows(self, array: np.ndarray, off: int = 0) -> Ref:
@@ -320,7 +324,9 @@ class Emitter:
         ws, base = self._ws, self._layout
         if self._prog is None:
             self._prog = self.program()
-        vm.run(self._prog, ws, self.Q, t_start, t_stop, step, tmin)
+        if self._runner is None:
+            self._runner = vm.runner(self._prog)
+        self._runner(self._prog, ws, self.Q, t_start, t_stop, step, tmin)
         for a, lo, hi, w in zip(self._arrays, base, base[1:], self._writes):
             if w and a is not None:
                 a.reshape(-1)[:] = ws[lo:hi]       # a view: rows() took contiguous only
