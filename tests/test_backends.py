@@ -308,3 +308,63 @@ def test_the_forward_interpreter_takes_exactly_the_forward_programs():
     assert np.array_equal(ws0, ws1) and np.abs(ws0).max() > 0
     em.deriv(x, x, x, x, "tanh", 3)
     assert vm.runner(em.program()) is vm.run
+
+
+#: An Elman net whose recurrent layer reads a narrow input (3 wide, stepped in the loop) and
+#: a wide one (2 taps of 6: 12 wide, hoisted).
+NARROW_AND_WIDE = """
+inputs: {u: 3, w: 6}
+layers:
+  h: {size: 5, transfer: tanh, from: {u: 0, w: [0, 1], h: 1}}
+  y: {size: 2, from: {h: 0}}
+outputs: [y]
+"""
+
+
+def _values_template(backend):
+    (entry,) = [e for k, e in backend._templates.items() if k[2] == "values"]
+    return entry[1]
+
+
+def test_simulate_steps_narrow_links_from_outside_and_hoists_wide_ones(tmp_path):
+    """A simulation reads a link from outside the recurrent component row by row in the
+    compiled loop when it is at most STEP_MAX_WIDTH wide (the source is then only read,
+    never copied back), and hoists a wider one; the numbers stay numpy's."""
+    from dyngraph.engines.compiled import CompiledBackend
+    from dyngraph.engines.compiled.run import STEP_MAX_WIDTH
+    assert 3 <= STEP_MAX_WIDTH < 12
+    spec = tmp_path / "narrow.yaml"
+    spec.write_text(NARROW_AND_WIDE)
+    net = dg.load(spec, seed=4)
+    backend = CompiledBackend()
+    X = random_data(net, Q=2, T=11)
+    assert close(net.simulate(X, backend="numpy")["y"], net.simulate(X, backend=backend)["y"])
+    tpl = _values_template(backend)
+    names = dict(zip(tpl.names, tpl.writes))
+    assert names[("A", "u")] is False                       # stepped, read only
+    assert ("A", "w") not in names                          # hoisted: its product is H
+    assert any(n is not None and n[0] == "H" for n in tpl.names)
+    before = backend.replays
+    X2 = random_data(net, Q=2, T=11, seed=5)
+    assert close(net.simulate(X2, backend="numpy")["y"],
+                 net.simulate(X2, backend=backend)["y"])
+    assert backend.replays == before + 1
+
+
+def test_a_source_not_c_contiguous_is_hoisted_instead():
+    """A stepped link needs its source's buffer as rows of the workspace; a source array
+    that is not C-contiguous makes the simulation hoist every outside link (same numbers)."""
+    from dyngraph.engines import simulate as sim
+    from dyngraph.engines.compiled import CompiledBackend
+    net = dg.load("specs/lstm.yaml", seed=2)
+    plan, P = net.plan, net._values
+    X, _ = net._inputs(random_data(net, Q=2, T=9))
+    want = sim.forward(plan, P, X).A
+    comp = next(c for c in plan.components if c.recurrent)
+    A = sim._allocate(plan, X, None, 9, 2)
+    A["x"] = np.asfortranarray(A["x"])
+    backend = CompiledBackend()
+    assert backend.forward_component(plan, P, A, None, comp, 9)
+    assert [k[2] for k in backend._templates] == ["forward"]
+    for name in comp.nodes:
+        assert close(A[name], want[name])

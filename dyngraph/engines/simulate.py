@@ -266,15 +266,19 @@ def _forward_recurrent(plan, P, A, caches, comp, T):
             run(t)
 
 
-def hoisted_groups(plan, P, A, comp, T):
+def hoisted_groups(plan, P, A, comp, T, only=None):
     """Links from outside a recurrent component that several of its nodes read from the
     same source with the same delays (full weights, sum nets — the gates of an LSTM reading
     x): one matmul over all T·Q rows serves them all.
+
+    ``only``: {node: link indices not hoisted} — groups of those links are left out.
 
     Returns {node: {link index: z (T, Q, S) view}} — the links' contributions, computed.
     """
     out = {v: {} for v in comp.nodes}
     for members in _hoist_groups(plan, comp):
+        if only is not None and any(l in only[v] for v, l in members):
+            continue
         v0, l0 = members[0]
         X = taps(plan, A, plan.nodes[v0].kind.links[l0], 0, T)
         Ws = [P[plan.nodes[v].kind.links[l].block] for v, l in members]

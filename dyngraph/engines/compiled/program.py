@@ -127,13 +127,13 @@ class Emitter:
                         self._prog, extra, self._layout, self._runner)
 
     # -- buffers --------------------------------------------------------------------
-    def rows(self, array: np.ndarray, off: int = 0) -> Ref:
-        """A (R, Q, w) array as rows; row t + off is time t. The program may write it:
-        the results are copied back into it after the run."""
+    def rows(self, array: np.ndarray, off: int = 0, writes: bool = True) -> Ref:
+        """A (R, Q, w) array as rows; row t + off is time t. The program may write it
+        (unless ``writes`` is False): the results are copied back into it after the run."""
         if array.dtype != np.float64 or array.ndim != 3 or not array.flags.c_contiguous:
-            raise ValueError("written buffers of a compiled program are C-contiguous "
+            raise ValueError("row buffers of a compiled program are C-contiguous "
                              "(rows, Q, width) float64 arrays")
-        return Ref(self._register(array, array.shape, True), off, 0, array.shape[-1])
+        return Ref(self._register(array, array.shape, writes), off, 0, array.shape[-1])
 
     def const(self, array: np.ndarray) -> Ref:
         """A (T, Q, w) array, read only."""

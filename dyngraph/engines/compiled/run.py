@@ -35,6 +35,41 @@ def _compilable(plan, comp):
     return ok
 
 
+#: The widest link from outside a recurrent component (k·n: taps times source size) that a
+#: simulation reads in the compiled loop rather than hoisting: a hoisted link costs a numpy
+#: product over the record plus its copy into the workspace and Python around both (tens of
+#: µs), a stepped one a small product per step (bench/README.md, "fourth round").
+STEP_MAX_WIDTH = 4
+
+#: id(component) -> (weak reference to it, {node: links read in the loop, None: their
+#: sources from outside})
+_STEPPED = {}
+
+
+def _stepped_links(plan, comp):
+    """The links a values-only program of ``comp`` reads row by row: those inside it and
+    the narrow ones from outside (:data:`STEP_MAX_WIDTH`)."""
+    entry = _STEPPED.get(id(comp))
+    if entry is not None and entry[0]() is comp:
+        return entry[1]
+    out, sources = {}, set()
+    for v in comp.nodes:
+        node = plan.nodes[v]
+        links = []
+        for l, link in enumerate(node.links):
+            if l in comp.inside[v]:
+                links.append(l)
+            elif len(link.delays) * plan.nodes[link.source].size <= STEP_MAX_WIDTH:
+                links.append(l)
+                sources.add(link.source)
+        out[v] = tuple(links)
+    out[None] = tuple(sorted(sources))
+    if len(_STEPPED) > 1024:
+        _STEPPED.clear()
+    _STEPPED[id(comp)] = (weakref.ref(comp), out)
+    return out
+
+
 #: Batch size above which the automatic choice leaves a component to the numpy engines:
 #: their per-step cost is call overhead that a large batch amortises, while the compiled
 #: loops grow with it (bench/README.md, "compiled backend": compiled/numpy BPTT time 0.4-0.8
@@ -73,46 +108,59 @@ class CompiledBackend:
     def forward_component(self, plan, P, A, caches, comp, T) -> bool:
         """Fill A's rows of the component's nodes for t = 0..T-1 and (unless ``caches`` is
         None: the caller reads values only) their caches; False (nothing done) when a kind
-        has no compiled form."""
+        has no compiled form.
+
+        For values only, the narrow links from outside the component are read row by row in
+        the loop too (:func:`_stepped_links`), not hoisted; with caches (a gradient follows)
+        every outside link is hoisted, as the numpy engines do."""
         Q = A[comp.nodes[0]].shape[1]
         if not self._takes(plan, comp, Q):
             return False
-        pre = hoisted_groups(plan, P, A, comp, T)
+        # Without caches nothing of the workspace is read after the run: a spare one serves.
+        values = caches is None
+        stepped = _stepped_links(plan, comp) if values else None
+        if stepped is not None and not all(
+                A[s].flags.c_contiguous and A[s].ndim == 3 and A[s].dtype == np.float64
+                for s in stepped[None]):
+            stepped = None          # a source that cannot be rows of the workspace
+        links = stepped or comp.inside
+        pre = hoisted_groups(plan, P, A, comp, T, only=stepped)
         Hs = {}
         for name in comp.nodes:
             node = plan.nodes[name]
-            inside_links = comp.inside[name]
             outside = {l: pre[name][l] if l in pre[name] else taps(plan, A, link, 0, T)
-                       for l, link in enumerate(node.links) if l not in inside_links}
+                       for l, link in enumerate(node.links) if l not in links[name]}
             Hs[name] = node.kind.hoist(P, outside, pre=frozenset(pre[name]))
         groups = {"A": A, "P": P,
                   "H": {(v, i): h for v, H in Hs.items() for i, h in enumerate(H)}}
-        key = (id(plan), comp.nodes, "forward", T, Q)
-        # Without caches nothing of the workspace is read after the run: a spare one serves.
-        spare = caches is None
+        key = (id(plan), comp.nodes, "values" if stepped else "forward", T, Q)
         em = self._replay(plan, key, T, Q, groups)
         if em is not None:
-            em.run(0, T, 1, _NO_TMIN, spare=spare)
-            if not spare:
+            em.run(0, T, 1, _NO_TMIN, spare=values)
+            if not values:
                 for name, cache in em.extra.items():
                     caches[name] = tuple(self._rows_of(em, c, T) for c in cache)
             return True
         em = Emitter(T, Q, names={id(a): k for k, a in _names(**groups).items()})
         emitted = {}
+        members = set(comp.nodes)
         try:
             for name in comp.nodes:
                 node = plan.nodes[name]
                 inside = {}
-                for l in comp.inside[name]:
+                for l in links[name]:
                     link = node.links[l]
                     Ls = plan.nodes[link.source].lookback
-                    inside[l] = [em.rows(A[link.source], Ls - d) for d in link.delays]
+                    # A source outside the component is only read, never copied back.
+                    inside[l] = [em.rows(A[link.source], Ls - d,
+                                         writes=link.source in members)
+                                 for d in link.delays]
                 out = em.rows(A[name], node.lookback)
                 emitted[name] = node.kind.emit_forward(em, P, Hs[name], inside, out)
         except NotCompilable:
             return False
-        em.run(0, T, 1, _NO_TMIN, spare=spare)
-        if not spare:
+        em.run(0, T, 1, _NO_TMIN, spare=values)
+        if not values:
             for name, cache in emitted.items():
                 caches[name] = tuple(self._rows_of(em, c, T) for c in cache)
         if all(not isinstance(c, np.ndarray) for cache in emitted.values() for c in cache):
