@@ -104,9 +104,11 @@ def forward(plan: Plan, P: Mapping[str, np.ndarray], inputs: Mapping[str, np.nda
               See :mod:`dyngraph.engines.backend`. Backward components always run on
               numpy (:mod:`.reverse`).
     steps : (T, Q) for a plan without inputs (otherwise taken from the inputs)
-    values_only : the caller reads only the values A (simulation): a backend is handed
-              ``caches=None`` and may skip them (the trace's caches are then incomplete and
-              no gradient can be taken from it)
+    values_only : the caller reads only values (simulation): the outputs', the final state's
+              (nodes with a lookback) and what later components read. A backend is handed
+              ``caches=None``; it may skip the caches and leave the rows of other nodes of
+              a recurrent component unfilled (the trace's caches are then incomplete and no
+              gradient can be taken from it)
 
     Returns
     -------

@@ -272,11 +272,18 @@ class Emitter:
         ws = _take_spare(base[-1]) if spare else None
         if ws is None:
             ws = np.empty(base[-1])
+        zero = None                      # start of a run of the program's own buffers
         for a, lo, hi in zip(self._arrays, base, base[1:]):
             if a is None:
-                ws[lo:hi] = 0.0          # the program's own buffers start at zero
-            else:
-                ws[lo:hi] = a.reshape(-1)
+                if zero is None:
+                    zero = lo
+                continue
+            if zero is not None:
+                ws[zero:lo] = 0.0        # the program's own buffers start at zero
+                zero = None
+            ws[lo:hi] = a.reshape(-1)
+        if zero is not None:
+            ws[zero:base[-1]] = 0.0
         self._ws, self._base = ws, np.array(base, dtype=np.int64)
 
     @property

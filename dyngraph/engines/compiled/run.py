@@ -47,12 +47,16 @@ _STEPPED = {}
 
 
 def _stepped_links(plan, comp):
-    """The links a values-only program of ``comp`` reads row by row: those inside it and
-    the narrow ones from outside (:data:`STEP_MAX_WIDTH`)."""
+    """What a values-only program of ``comp`` reads and keeps: {node: the links it reads row
+    by row (those inside and the narrow ones from outside, :data:`STEP_MAX_WIDTH`)}, plus
+    under None their sources from outside, and under "kept" the nodes whose values the
+    caller reads (outputs, nodes with a past — the final state —, and sources of later
+    components); the others live in the workspace only."""
     entry = _STEPPED.get(id(comp))
     if entry is not None and entry[0]() is comp:
         return entry[1]
     out, sources = {}, set()
+    members = set(comp.nodes)
     for v in comp.nodes:
         node = plan.nodes[v]
         links = []
@@ -64,6 +68,10 @@ def _stepped_links(plan, comp):
                 sources.add(link.source)
         out[v] = tuple(links)
     out[None] = tuple(sorted(sources))
+    out["kept"] = frozenset(
+        v for v in comp.nodes
+        if v in plan.outputs or plan.nodes[v].lookback
+        or any(t not in members for t, _ in plan.consumers.get(v, ())))
     if len(_STEPPED) > 1024:
         _STEPPED.clear()
     _STEPPED[id(comp)] = (weakref.ref(comp), out)
@@ -144,18 +152,25 @@ class CompiledBackend:
         em = Emitter(T, Q, names={id(a): k for k, a in _names(**groups).items()})
         emitted = {}
         members = set(comp.nodes)
+        # Values only: a node nobody reads afterwards lives in the workspace alone (no
+        # lookback, so read at delay 0 only); it is neither copied in nor back.
+        local = {v: em.alloc(plan.nodes[v].size) for v in comp.nodes
+                 if values and stepped is not None and v not in stepped["kept"]}
         try:
             for name in comp.nodes:
                 node = plan.nodes[name]
                 inside = {}
                 for l in links[name]:
                     link = node.links[l]
+                    if link.source in local:
+                        inside[l] = [local[link.source]]
+                        continue
                     Ls = plan.nodes[link.source].lookback
                     # A source outside the component is only read, never copied back.
                     inside[l] = [em.rows(A[link.source], Ls - d,
                                          writes=link.source in members)
                                  for d in link.delays]
-                out = em.rows(A[name], node.lookback)
+                out = local.get(name) or em.rows(A[name], node.lookback)
                 emitted[name] = node.kind.emit_forward(em, P, Hs[name], inside, out)
         except NotCompilable:
             return False
