@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 pytest.importorskip("numba")
@@ -74,3 +75,52 @@ def test_the_disk_cache_can_be_turned_off(tmp_path):
         assert out.returncode == 0, out.stderr
         float(out.stdout.split()[-1])
         assert any(cache.rglob("*.nbi")) == wrote, setting
+
+
+def test_online_rtrl_calls_the_kernels_as_the_engines_compiled_them():
+    """online RTRL's stream kernel calls the interpreter and the recursion with the argument
+    types the batch engines use: its first use compiles itself and nothing else (literal
+    ints or strided table columns made numba compile the whole interpreter again, ~8 s)."""
+    import dyngraph as dg
+    from dyngraph.engines.compiled import DISPATCHERS, online, recursion, vm
+    from dyngraph.engines.online import OnlineRTRL
+    net = dg.load("specs/narx_parallel.yaml", seed=1)
+    rng = np.random.default_rng(0)
+    X = {k: rng.standard_normal((2, 15, n)) for k, n in net.inputs.items()}
+    Y = {k: rng.standard_normal((2, 15, n)) for k, n in net.outputs.items()}
+    net.simulate(X, backend="compiled")
+    net.gradient(X, Y, backend="compiled")
+    net.jacobian(X, Y, backend="compiled")
+    before = {d: set(d.overloads) for d in DISPATCHERS if d is not online.run_stream}
+    assert before[vm.run] and before[recursion.step_chunk]      # the engines used them
+    OnlineRTRL(net, Q=2, backend="compiled").run(X, Y, lr=0.01)
+    assert online.run_stream.overloads
+    grown = [d.py_func.__name__ for d in before if set(d.overloads) != before[d]]
+    assert grown == []
+
+
+def test_the_compile_command_compiles_every_kernel_a_spec_can_use(capsys):
+    """``dyngraph compile`` runs every kernel once; afterwards simulation, gradients, the
+    Jacobian and online RTRL of a catalog spec compile nothing new."""
+    import dyngraph as dg
+    from dyngraph.cli import main
+    from dyngraph.engines.compiled import DISPATCHERS, online, recursion, vm
+    from dyngraph.engines.online import OnlineRTRL
+    assert main(["compile"]) == 0
+    out = capsys.readouterr().out
+    for stage in ("simulate", "gradient", "jacobian", "online"):
+        assert f"  {stage} " in out
+    before = {d: set(d.overloads) for d in DISPATCHERS}
+    # The entry points (their callees, loaded from the cache, are linked into them).
+    assert all(before[d] for d in (vm.run, vm.run_forward, recursion.step_chunk,
+                                   online.run_stream))
+    net = dg.load("specs/gamma_feedback.yaml", seed=2)
+    rng = np.random.default_rng(1)
+    X = {k: rng.standard_normal((3, 12, n)) for k, n in net.inputs.items()}
+    Y = {k: rng.standard_normal((3, 12, n)) for k, n in net.outputs.items()}
+    net.simulate(X, backend="compiled")
+    net.gradient(X, Y, backend="compiled")
+    net.gradient(X, Y, backend="compiled", method="rtrl")
+    net.jacobian(X, Y, backend="compiled")
+    OnlineRTRL(net, Q=3, backend="compiled").run(X, Y, lr=0.01)
+    assert [d.py_func.__name__ for d in DISPATCHERS if set(d.overloads) != before[d]] == []

@@ -27,6 +27,7 @@ from ..viz.summary import node_rows
 from ..language.schema import schema_path
 from ..language.spec import SpecError
 from ..language.writer import spec_to_yaml
+from . import compile as _compile_commands
 from . import sweep as _sweep_commands
 from . import train as _train_commands
 from .common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, CommandError, load_net
@@ -306,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _train_commands.add_commands(sub)
     _sweep_commands.add_commands(sub)
+    _compile_commands.add_commands(sub)
     return parser
 
 

@@ -6,14 +6,23 @@ The kinds state their rules once more as a few row operations (``emit_forward`` 
 for every spec. Importing this package imports numba.
 """
 from . import _rules, elementary, online, recursion, vm
-from .freshness import ensure_fresh
+from .freshness import cache_directory as _cache_directory, ensure_fresh
 from .run import CompiledBackend
 
-__all__ = ["CompiledBackend"]
+__all__ = ["CompiledBackend", "KERNEL_MODULES", "DISPATCHERS", "cache_directory"]
 
 #: every module with compiled kernels: one digest of their sources keys the disk cache
 KERNEL_MODULES = (_rules, elementary, vm, recursion, online)
 
-ensure_fresh(KERNEL_MODULES,
-             (_rules.transfer, _rules.deriv, vm.run, vm.run_forward, recursion.step_chunk,
-              online.run_stream, *vm.OPERATIONS))
+#: every compiled function of the backend that the disk cache holds (elementary.tanh is
+#: compiled into its callers)
+DISPATCHERS = (_rules.transfer, _rules.deriv, vm.run, vm.run_forward,
+               recursion.step_chunk, online.run_stream, *vm.OPERATIONS)
+
+ensure_fresh(KERNEL_MODULES, DISPATCHERS)
+
+
+def cache_directory():
+    """The directory of the kernels' disk cache, or None when it is turned off
+    (``DYNGRAPH_CACHE=off``)."""
+    return _cache_directory(DISPATCHERS)

@@ -16,7 +16,7 @@ import hashlib
 import os
 from pathlib import Path
 
-__all__ = ["ensure_fresh"]
+__all__ = ["ensure_fresh", "cache_directory", "cache_off"]
 
 _STAMP = "dyngraph-kernels.sha256"
 
@@ -28,11 +28,24 @@ def _digest(modules) -> str:
     return h.hexdigest()
 
 
+def cache_off() -> bool:
+    """Whether ``DYNGRAPH_CACHE`` turns the disk cache off."""
+    return os.environ.get("DYNGRAPH_CACHE", "").strip().lower() in ("off", "0", "no", "false")
+
+
+def cache_directory(dispatchers):
+    """Where the dispatchers' disk cache lives (None when it is off)."""
+    if cache_off():
+        return None
+    paths = sorted({str(d._cache.cache_path) for d in dispatchers})
+    return paths[0] if len(paths) == 1 else ", ".join(paths)
+
+
 def ensure_fresh(modules, dispatchers) -> bool:
     """Flush the cache of every dispatcher when the sources of ``modules`` changed since the
     last check; True when it flushed. A cache directory that cannot be written is left as
     numba handles it."""
-    if os.environ.get("DYNGRAPH_CACHE", "").strip().lower() in ("off", "0", "no", "false"):
+    if cache_off():
         for d in dispatchers:
             d._cache.disable()
         return False

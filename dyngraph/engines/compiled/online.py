@@ -52,14 +52,19 @@ def run_stream(fwd, static, ws, Q, P, clock, U, in_tab, Y, Tg, out_tab, loss_cod
     zero_tab (k, 2) : ws ranges (start, length) cleared before each step
     shift_tab (k, 3) : node buffers (ws start, elements per row Q·n, lookback L): rows
         1..L move to 0..L−1 before each step
-    heads (h, 6) : n_u, state index, E offset in ws, Oflat offset (−1), first and end
-        coefficient;  coefs (c, 4) : C offset in ws, state, delay, n_x;
-    states (s, 3) : Hflat offset, depth, n_x (see :func:`.recursion.step_chunk`)
+    heads (6, h) : n_u, state index, E offset in ws, Oflat offset (−1), first and end
+        coefficient of each head;  coefs (4, c) : C offset in ws, state, delay, n_x;
+    states (3, s) : Hflat offset, depth, n_x (see :func:`.recursion.step_chunk`); one
+        contiguous row per field, as the recursion takes them
     theta_ws : (P,) ws index of every learnable parameter;  lr : SGD step (0: none)
     want_grad : (T,) bool, whether step t had targets;  g : (T or 1, P) gradients written
         (row t, or row 0 overwritten each step when g has one row);  losses : (T,) written
     """
     T = U.shape[0]
+    # The interpreter and the recursion are called with the argument types the other engines
+    # use (run-time integers, contiguous tables): numba would otherwise compile both once
+    # more, every operation included, for literal ints and strided columns (~8 s).
+    zero, one, no_tmin = np.int64(0), np.int64(1), np.int64(_NO_TMIN)
     for t in range(T):
         for k in range(shift_tab.shape[0]):
             s0, n, L = shift_tab[k, 0], shift_tab[k, 1], shift_tab[k, 2]
@@ -74,12 +79,11 @@ def run_stream(fwd, static, ws, Q, P, clock, U, in_tab, Y, Tg, out_tab, loss_cod
             for q in range(Q):
                 for i in range(n):
                     ws[s0 + q * n + i] = U[t, q, col + i]
-        vm_run(fwd, ws, Q, 0, 1, 1, _NO_TMIN)
-        vm_run(static, ws, Q, 0, 1, 1, _NO_TMIN)
-        step_chunk(1, Q, P, clock + t, heads[:, 0], heads[:, 1], heads[:, 2], heads[:, 3],
-                   heads[:, 4], heads[:, 5], coefs[:, 0], coefs[:, 1], coefs[:, 2],
-                   coefs[:, 3], states[:, 0], states[:, 1], states[:, 2], ws, ws, Hflat,
-                   Oflat)
+        vm_run(fwd, ws, Q, zero, one, one, no_tmin)
+        vm_run(static, ws, Q, zero, one, one, no_tmin)
+        step_chunk(one, Q, P, clock + t, heads[0], heads[1], heads[2], heads[3], heads[4],
+                   heads[5], coefs[0], coefs[1], coefs[2], coefs[3], states[0], states[1],
+                   states[2], ws, ws, Hflat, Oflat)
         count = 0
         for k in range(out_tab.shape[0]):
             s0, n, col = out_tab[k, 0], out_tab[k, 1], out_tab[k, 2]
@@ -243,9 +247,11 @@ class OnlineProgram:
                 coef_rows.append((em.start(ref), sidx[x], d, plan.nodes[x].size))
             head_rows.append((R, sidx.get(u, -1), em.start(Eref), o_off.get(u, -1), c0,
                               len(coef_rows)))
-        self.heads = _i64(head_rows, 6)
-        self.coefs = _i64(coef_rows, 4)
-        self.states = _i64([(h_off[x], depth[x], plan.nodes[x].size) for x in states], 3)
+        # One contiguous row per field (the recursion's argument layout).
+        self.heads = np.ascontiguousarray(_i64(head_rows, 6).T)
+        self.coefs = np.ascontiguousarray(_i64(coef_rows, 4).T)
+        self.states = np.ascontiguousarray(
+            _i64([(h_off[x], depth[x], plan.nodes[x].size) for x in states], 3).T)
         return o_off
 
     def _step_tables(self, em, fwd_buffers, E, C, o_off):
