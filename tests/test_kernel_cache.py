@@ -124,3 +124,12 @@ def test_the_compile_command_compiles_every_kernel_a_spec_can_use(capsys):
     net.jacobian(X, Y, backend="compiled")
     OnlineRTRL(net, Q=3, backend="compiled").run(X, Y, lr=0.01)
     assert [d.py_func.__name__ for d in DISPATCHERS if set(d.overloads) != before[d]] == []
+
+
+def test_the_compile_command_without_numba_says_what_to_install(capsys, monkeypatch):
+    from dyngraph.cli import compile as compile_command
+    from dyngraph.cli import main
+    monkeypatch.setattr(compile_command, "available", lambda name: False)
+    assert main(["compile"]) == 1
+    err = capsys.readouterr().err
+    assert "pip install numba" in err and "Traceback" not in err

@@ -2,7 +2,9 @@
 
 Everything outside the stepped loop stays as in the numpy engines (hoisted links over all T,
 parameter gradients as one matmul): only the loop over time runs in compiled code, through
-the programs the kinds emit (:mod:`.program`) and the interpreter (:mod:`.vm`).
+the programs the kinds emit (:mod:`.program`) and the interpreter (:mod:`.vm`). A
+simulation (values only) reads narrow links from outside the component in the loop too and
+keeps the nodes nobody reads afterwards in the workspace (:func:`_stepped_links`).
 """
 from __future__ import annotations
 
