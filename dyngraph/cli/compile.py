@@ -41,10 +41,9 @@ def add_commands(subparsers) -> None:
 
 
 def _counts(dispatchers):
+    """(overloads loaded from the disk cache, overloads in all) over ``dispatchers``."""
     hits = sum(sum(d.stats.cache_hits.values()) for d in dispatchers)
-    misses = sum(sum(d.stats.cache_misses.values()) for d in dispatchers)
-    compiled = sum(len(d.overloads) for d in dispatchers)
-    return hits, misses, compiled
+    return hits, sum(len(d.overloads) for d in dispatchers)
 
 
 def cmd_compile(args) -> int:
@@ -76,9 +75,9 @@ def cmd_compile(args) -> int:
         run()
         seconds = time.perf_counter() - t0
         total += seconds
-        hits, misses, compiled = (a - b for a, b in zip(_counts(DISPATCHERS), before))
-        if compiled - hits > 0:
-            done = f"compiled {compiled - hits} functions"
+        hits, overloads = (a - b for a, b in zip(_counts(DISPATCHERS), before))
+        if overloads - hits > 0:
+            done = f"compiled {overloads - hits} functions"
         else:
             done = "loaded from the cache" if hits else "nothing new"
         print(f"  {name:9s} ({what}){' ' * (20 - len(what))} {seconds:6.2f} s  {done}")
