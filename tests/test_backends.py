@@ -368,3 +368,43 @@ def test_a_source_not_c_contiguous_is_hoisted_instead():
     assert [k[2] for k in backend._templates] == ["forward"]
     for name in comp.nodes:
         assert close(A[name], want[name])
+
+
+@pytest.mark.parametrize("Q", [1, 3])
+def test_the_taps_of_a_link_join_in_one_product(Q, monkeypatch):
+    """Products over a link's evenly spaced taps (same X, W's next columns, Y's rows a
+    fixed step further) become one matvec_taps operation with the same numbers as one
+    matvec per tap; another X, W's columns not going on, or a mark keeps them apart."""
+    from dyngraph.engines.compiled import vm
+    T, S, n, K = 9, 4, 2, 3
+    rng = np.random.default_rng(3)
+    src = rng.standard_normal((T + K, Q, n))
+    Wv = rng.standard_normal((S, K * n))
+
+    def emit(join):
+        monkeypatch.setattr(Emitter, "_join_tap",
+                            Emitter._join_tap if join else lambda *a: False)
+        em = Emitter(T, Q)
+        y, W = em.rows(src.copy(), K), em.param(Wv)
+        x, other = em.alloc(S), em.alloc(S)
+        for j in range(K):                                  # delays 1, 2, 3
+            em.matvec(x, W.cols(j * n), y.shift(-(j + 1)), S, n)
+        em.matvec(other, W, y.shift(-1), S, n)              # another X
+        em.matvec(other, W, y.shift(-4), S, n)              # W does not go on: apart
+        em.run(0, T, 1, -(1 << 60))
+        ops = [int(r[0]) for r in em._prog]
+        return ops, em.array(x).copy(), em.array(other).copy()
+
+    ops, x1, o1 = emit(True)
+    assert ops == [vm.OPS["matvec_taps"], vm.OPS["matvec"], vm.OPS["matvec"]]
+    ops0, x0, o0 = emit(False)
+    assert ops0 == [vm.OPS["matvec"]] * 5
+    want = sum(src[K - j - 1:K - j - 1 + T] @ Wv[:, j * n:(j + 1) * n].T for j in range(K))
+    assert np.allclose(x1, want, rtol=1e-14, atol=1e-14) and close(x1, x0)
+    assert np.array_equal(o1, o0)
+    em = Emitter(T, Q)
+    y, W, x = em.rows(src.copy(), K), em.param(Wv), em.alloc(S)
+    em.matvec(x, W, y.shift(-1), S, n)
+    em.mark()
+    em.matvec(x, W.cols(n), y.shift(-2), S, n)
+    assert len(em._rows) == 2                               # a mark seals what is before it

@@ -86,6 +86,7 @@ class Emitter:
         self._known = names
         self._index = {}
         self._rows: List[List[int]] = []
+        self._sealed = 0            # rows before it are fixed (a caller took a mark)
         self._ws = None
         self._base = None
         self._prog = None
@@ -212,8 +213,30 @@ class Emitter:
         self._op("vmul", w, (X, None, V))
 
     def matvec(self, X, W, Y, S, n, guard=0):
-        """X[q, :S] += W[:S, col:col+n] @ Y[q, :n]."""
-        self._op("matvec", S, (X, Y, W), guard, inner=n)
+        """X[q, :S] += W[:S, col:col+n] @ Y[q, :n].
+
+        A product that continues the previous one — the next tap of the same link: same X,
+        W's next n columns, Y's rows a fixed step further — joins it in one ``matvec_taps``
+        operation (same sums in the same order)."""
+        if not self._join_tap(X, W, Y, S, n, guard):
+            self._op("matvec", S, (X, Y, W), guard, inner=n)
+
+    def _join_tap(self, X, W, Y, S, n, guard):
+        if len(self._rows) <= self._sealed:
+            return False
+        r = self._rows[-1]
+        o = OPERAND0
+        if (r[0] not in (OPS["matvec"], OPS["matvec_taps"]) or r[1:4] != [S, guard, n]
+                or r[o:o + 4] != [X.buf, X.off, X.col, X.stride] or Y.buf == X.buf
+                or [r[o + 4], r[o + 6], r[o + 7]] != [Y.buf, Y.col, Y.stride]
+                or [r[o + 8], r[o + 11]] != [W.buf, W.stride]):
+            return False
+        K = r[o + 13] if r[0] == OPS["matvec_taps"] else 1
+        step = r[o + 15] if K > 1 else Y.off - r[o + 5]
+        if W.col != r[o + 10] + K * n or Y.off != r[o + 5] + K * step or step == 0:
+            return False
+        r[0], r[o + 13], r[o + 15] = OPS["matvec_taps"], K + 1, step
+        return True
 
     def matvec_t(self, X, W, Y, S, n, guard=0):
         """X[q, :n] += W[:S, col:col+n]ᵀ @ Y[q, :S]."""
@@ -256,8 +279,10 @@ class Emitter:
 
     # -- result ---------------------------------------------------------------------
     def mark(self) -> int:
-        """The number of operations so far: :meth:`program` slices from marks."""
-        return len(self._rows)
+        """The number of operations so far: :meth:`program` slices from marks (operations
+        before a mark are no longer joined with later ones)."""
+        self._sealed = len(self._rows)
+        return self._sealed
 
     def layout(self, spare=False) -> None:
         """Copy the buffers side by side into one workspace (:attr:`ws`; buffer b starts

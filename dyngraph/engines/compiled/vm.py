@@ -2,7 +2,8 @@
 
 A *program* is an int64 array, one row per operation; the operations are the handful a node
 kind needs to state its forward rule and its local derivatives (copy, add, multiply, a
-weight-matrix product and its transpose, a scaled add, a transfer and its derivative; for
+weight-matrix product (also over a link's evenly spaced taps at once) and its transpose, a
+scaled add, a transfer and its derivative; for
 online RTRL's explicit derivatives an outer product, a strided product and a dot product). The
 interpreter knows nothing about layers, gates or memories: the kinds emit the operations
 (``emit_forward`` / ``emit_backward``), :mod:`.program` lays out the buffers. Because the
@@ -40,7 +41,7 @@ __all__ = ["run", "run_forward", "runner", "OPS", "FORWARD_OPS", "N_FIELDS", "OP
 #: Operation codes.
 OPS = {"zero": 0, "copy": 1, "add": 2, "mul": 3, "vadd": 4, "vmul": 5, "matvec": 6,
        "matvec_t": 7, "diag": 8, "scale_add": 9, "transfer": 10, "deriv": 11, "outer": 12,
-       "dmul": 13, "dot": 14, "mul3": 15, "addmul": 16}
+       "dmul": 13, "dot": 14, "mul3": 15, "addmul": 16, "matvec_taps": 17}
 OPERAND0 = 5
 N_FIELDS = OPERAND0 + 4 * 4
 
@@ -130,6 +131,30 @@ def _matvec(prog, k, ws, Q, t):
             for j in range(uintp(inner)):
                 s += ws[wb + j] * ws[yb + j]
             ws[xb + i] += s
+
+
+@njit(cache=True, fastmath=_FM)
+def _matvec_taps(prog, k, ws, Q, t):
+    """X[q, i] += Σ_{j<K} Σ_m Z[i, j n + m] Y_j[q, m]: a link's K taps in one operation,
+    tap j being Y's rows ``j Δ`` further on (K = V's row offset, Δ = V's stride, n =
+    inner). One operation instead of K: at these widths dispatch and operand loads cost as
+    much as the products (bench/README.md, "fifth round")."""
+    w, inner = prog[k, 1], prog[k, 3]
+    xo, xc, xs = prog[k, 6], prog[k, 7], prog[k, 8]
+    yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
+    zc, zs = uintp(prog[k, 15]), uintp(prog[k, 16])
+    K, step = prog[k, 18], prog[k, 20]
+    for q in range(Q):
+        xb = uintp(((t + xo) * Q + q) * xs + xc)
+        for j in range(K):
+            yb = uintp(((t + yo + j * step) * Q + q) * ys + yc)
+            wj = zc + uintp(j * inner)
+            for i in range(uintp(w)):
+                wb = i * zs + wj
+                s = 0.0
+                for m in range(uintp(inner)):
+                    s += ws[wb + m] * ws[yb + m]
+                ws[xb + i] += s
 
 
 @njit(cache=True, fastmath=_FM)
@@ -289,7 +314,7 @@ def _addmul(prog, k, ws, Q, t):
 
 #: every compiled function of the interpreter besides run (their caches are flushed with it)
 OPERATIONS = (_zero, _copy, _add, _mul, _vadd, _vmul, _matvec, _matvec_t, _diag, _scale_add,
-              _transfer, _deriv, _outer, _dmul, _dot, _mul3, _addmul)
+              _transfer, _deriv, _outer, _dmul, _dot, _mul3, _addmul, _matvec_taps)
 
 
 @njit(cache=True)
@@ -324,6 +349,8 @@ def run(prog, ws, Q, t_start, t_stop, step, tmin):
                 _mul3(prog, k, ws, Q, t)
             elif op == 6:
                 _matvec(prog, k, ws, Q, t)
+            elif op == 17:
+                _matvec_taps(prog, k, ws, Q, t)
             elif op == 7:
                 _matvec_t(prog, k, ws, Q, t)
             elif op == 10:
@@ -354,7 +381,7 @@ def run(prog, ws, Q, t_start, t_stop, step, tmin):
 #: most costly to compile, ~1.7 s of the ~6 s of all).
 FORWARD_OPS = frozenset(OPS[k] for k in ("zero", "copy", "add", "mul", "vadd", "vmul",
                                          "matvec", "diag", "scale_add", "transfer", "mul3",
-                                         "addmul"))
+                                         "addmul", "matvec_taps"))
 
 
 @njit(cache=True)
@@ -379,6 +406,8 @@ def run_forward(prog, ws, Q, t_start, t_stop, step, tmin):
                 _mul3(prog, k, ws, Q, t)
             elif op == 6:
                 _matvec(prog, k, ws, Q, t)
+            elif op == 17:
+                _matvec_taps(prog, k, ws, Q, t)
             elif op == 10:
                 _transfer(prog, k, ws, Q, t)
             elif op == 0:
