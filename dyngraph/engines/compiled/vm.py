@@ -3,12 +3,12 @@
 A *program* is an int64 array, one row per operation; the operations are the handful a node
 kind needs to state its forward rule and its local derivatives (copy, add, multiply, a
 weight-matrix product (also over a link's evenly spaced taps at once) and its transpose, a
-scaled add, a transfer and its derivative; for
-online RTRL's explicit derivatives an outer product, a strided product and a dot product). The
-interpreter knows nothing about layers, gates or memories: the kinds emit the operations
-(``emit_forward`` / ``emit_backward``), :mod:`.program` lays out the buffers. Because the
-interpreter does not depend on the network, numba compiles it once per machine and caches
-it on disk; a new spec costs no compilation at all.
+scaled add, a transfer and its derivative; for online RTRL's explicit derivatives an outer
+product, a strided product and a dot product). The interpreter knows nothing about layers,
+gates or memories: the kinds emit the operations (``emit_forward`` / ``emit_backward``),
+:mod:`.program` lays out the buffers. Because the interpreter does not depend on the
+network, numba compiles it once per machine and caches it on disk; a new spec costs no
+compilation at all.
 
 Operands address rows of buffers laid out like the engines' ``(rows, Q, width)`` arrays,
 all copied side by side into one workspace (one flat array: no list of arrays to index per
