@@ -7,6 +7,8 @@ checked against the transfer table, and the backend choice against its documente
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -408,3 +410,32 @@ def test_the_taps_of_a_link_join_in_one_product(Q, monkeypatch):
     em.mark()
     em.matvec(x, W.cols(n), y.shift(-2), S, n)
     assert len(em._rows) == 2                               # a mark seals what is before it
+
+
+def test_own_buffers_set_before_read_are_not_zeroed():
+    """An own buffer whose first operation assigns its row (copy of a bias row, a transfer)
+    is left as the workspace had it, and the results are right even on a workspace full of
+    NaN; one added into first, or read at another step, is zeroed."""
+    from dyngraph.engines.compiled import program, vm
+    T, Q, w = 5, 2, 3
+    rng = np.random.default_rng(0)
+    Xv, b = rng.standard_normal((T, Q, w)), rng.standard_normal(w)
+    em = Emitter(T, Q)
+    x = em.rows(Xv.copy())
+    set_first, add_first, shifted = em.alloc(w), em.alloc(w), em.alloc(w)
+    em.copy(set_first, em.param_row(b), w)      # n = b, then n += x
+    em.add(set_first, x, w)
+    em.add(add_first, x, w)                     # relies on zero rows
+    em.transfer(shifted, x, "tanh", w)
+    em.add(shifted, shifted.shift(-1), w, guard=1)   # reads the step before
+    assert em._clean == {set_first.buf}
+    size = math.prod(Xv.shape) + 3 * T * Q * w + w
+    program._SPARES[size] = [np.full(size, np.nan)]
+    em.layout(spare=True)
+    assert em.ws.size == size
+    prog = em.program()
+    vm.runner(prog)(prog, em.ws, Q, 0, T, 1, 0)
+    assert np.isnan(em.ws).sum() == 0
+    assert np.allclose(em.array(set_first), Xv + b)
+    assert np.allclose(em.array(add_first), Xv)
+    assert np.allclose(em.array(shifted), np.cumsum(np.tanh(Xv), axis=0))

@@ -58,18 +58,24 @@ class CompiledLayerRules:
         """
         S, name = self.S, self.transfer_name
         n = out if self.transfer.linear else em.alloc(S)
-        bias = em.param(P[self.bias]) if self.bias else None
         if not self.prod:
-            # Rows start at zero (the engines allocate them so), hence no zeroing.
+            # The first term sets n (then its rows need no zeroing), the others add.
+            fresh = False
             if H:
                 em.copy(n, em.const(H[0]), S)
-            elif bias is not None:
-                em.vadd(n, bias, S)
+            elif self.bias:
+                em.copy(n, em.param_row(P[self.bias]), S)
+            else:
+                fresh = True
             for l, taps in inside.items():
+                if fresh and self.links[l].weight == "identity":
+                    em.copy(n, taps[0], S)
+                    taps, fresh = taps[1:], False
                 self._contribute(em, P, l, taps, n)
             if not self.transfer.linear:
                 em.transfer(out, n, name, S)
             return (n, out)
+        bias = em.param(P[self.bias]) if self.bias else None
         hoisted = sorted(set(range(len(self.links))) - set(inside))
         zs = {l: em.const(h) for l, h in zip(hoisted, H[1:])}
         for l, taps in inside.items():

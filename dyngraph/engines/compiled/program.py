@@ -48,6 +48,9 @@ class Ref:
 
 _NONE = Ref(0, 0, 0, 0)
 
+#: operations that set X's row (all Q sequences, the given width) without reading it
+_ASSIGNS = frozenset(("zero", "copy", "mul3", "transfer", "deriv"))
+
 
 @dataclass(frozen=True)
 class Template:
@@ -65,6 +68,8 @@ class Template:
     base: tuple = ()
     #: the interpreter function that runs it (:func:`.vm.runner`)
     runner: object = None
+    #: the program's own buffers that need no zeroing (see :meth:`Emitter.alloc`)
+    clean: frozenset = frozenset()
 
 
 class Emitter:
@@ -92,6 +97,10 @@ class Emitter:
         self._prog = None
         self._layout = ()
         self._runner = None
+        # Own buffers whose every row the program assigns before reading it (no zeroing),
+        # and the own buffers any operation touched so far.
+        self._clean = set()
+        self._seen = set()
 
     @classmethod
     def replay(cls, T: int, Q: int, template: Template, groups) -> "Emitter":
@@ -117,6 +126,7 @@ class Emitter:
         em._prog = template.program
         em._layout = template.base
         em._runner = template.runner
+        em._clean = template.clean
         return em
 
     def template(self, extra=None):
@@ -125,7 +135,8 @@ class Emitter:
         if self._known is None or any(n is False for n in self._names):
             return None
         return Template(tuple(self._names), tuple(self._shapes), tuple(self._writes),
-                        self._prog, extra, self._layout, self._runner)
+                        self._prog, extra, self._layout, self._runner,
+                        frozenset(self._clean))
 
     # -- buffers --------------------------------------------------------------------
     def rows(self, array: np.ndarray, off: int = 0, writes: bool = True) -> Ref:
@@ -141,6 +152,12 @@ class Emitter:
         array = np.asarray(array, dtype=np.float64)
         return Ref(self._register(array, array.shape, False), 0, 0, array.shape[-1])
 
+    def param_row(self, value: np.ndarray) -> Ref:
+        """A vector parameter (w,) as a row operand that is the same row at every step and
+        sequence (stride 0): ``copy(X, param_row(b), w)`` sets X's rows to b."""
+        r = self.param(value)
+        return Ref(r.buf, 0, r.col, 0)
+
     def param(self, value: np.ndarray) -> Ref:
         """A parameter block (matrix (S, m), vector or μ), read only."""
         value = np.asarray(value, dtype=np.float64)
@@ -148,7 +165,11 @@ class Emitter:
         return Ref(self._register(value, value.shape, False), 0, 0, stride)
 
     def alloc(self, width: int) -> Ref:
-        """A fresh (T, Q, width) buffer, zero; :meth:`array` gives it after the run."""
+        """A fresh (T, Q, width) buffer, zero; :meth:`array` gives it after the run.
+
+        When the program's first operation on it assigns the whole row of step t (a copy,
+        a product, a transfer; not an add into it) and no operation reads or writes another
+        step's row, it is not zeroed: every row the run reaches holds what it assigned."""
         self._arrays.append(None)
         self._shapes.append((self.T, self.Q, width))
         self._writes.append(False)
@@ -184,7 +205,18 @@ class Emitter:
         for k, r in enumerate(operands):
             r = r or _NONE
             row[OPERAND0 + 4 * k:OPERAND0 + 4 * k + 4] = [r.buf, r.off, r.col, r.stride]
+            if r is not _NONE and self._arrays[r.buf] is None:
+                self._track(r, k == 0 and name in _ASSIGNS and guard == 0, width)
         self._rows.append(row)
+
+    def _track(self, r, assigns, width):
+        """Whether an own buffer stays clean (see :meth:`alloc`) after this operand."""
+        if r.buf not in self._seen:
+            self._seen.add(r.buf)
+            if assigns and r.off == 0 and r.col == 0 and width == r.stride:
+                self._clean.add(r.buf)
+        elif r.off != 0:
+            self._clean.discard(r.buf)
 
     def zero(self, X, w):
         self._op("zero", w, (X,))
@@ -298,15 +330,17 @@ class Emitter:
         if ws is None:
             ws = np.empty(base[-1])
         zero = None                      # start of a run of the program's own buffers
-        for a, lo, hi in zip(self._arrays, base, base[1:]):
-            if a is None:
+        clean = self._clean
+        for b, (a, lo, hi) in enumerate(zip(self._arrays, base, base[1:])):
+            if a is None and b not in clean:
                 if zero is None:
                     zero = lo
                 continue
             if zero is not None:
                 ws[zero:lo] = 0.0        # the program's own buffers start at zero
                 zero = None
-            ws[lo:hi] = a.reshape(-1)
+            if a is not None:
+                ws[lo:hi] = a.reshape(-1)
         if zero is not None:
             ws[zero:base[-1]] = 0.0
         self._ws, self._base = ws, np.array(base, dtype=np.int64)
