@@ -18,7 +18,7 @@ from numpy.lib.stride_tricks import as_strided
 from ..graph.plan import Plan
 from .reverse import flip_caches, flip_into, mirror_names, mirror_plan, unflip
 
-__all__ = ["Trace", "forward", "taps", "final_state", "hoisted_groups"]
+__all__ = ["Trace", "forward", "taps", "final_state", "hoisted_groups", "read_after"]
 
 
 @dataclass
@@ -67,14 +67,39 @@ def taps(plan: Plan, A, link, t0: int, t1: int) -> np.ndarray:
     return np.concatenate([buf[L + t0 - d:L + t1 - d] for d in delays], axis=-1)
 
 
-def _allocate(plan: Plan, inputs: Mapping[str, np.ndarray], initial, T: int, Q: int):
+#: id(component) -> (weak reference to it, :func:`read_after` of it)
+_READ_AFTER = {}
+
+
+def read_after(plan: Plan, comp) -> frozenset:
+    """The nodes of ``comp`` whose values a simulation reads after stepping it: outputs,
+    nodes with a past (the final state) and sources of later components. The others are
+    the component's workspace: ``forward(values_only=True)`` allocates them only for a
+    component the backend leaves to numpy."""
+    entry = _READ_AFTER.get(id(comp))
+    if entry is not None and entry[0]() is comp:
+        return entry[1]
+    members = set(comp.nodes)
+    out = frozenset(
+        v for v in comp.nodes
+        if v in plan.outputs or plan.nodes[v].lookback
+        or any(t not in members for t, _ in plan.consumers.get(v, ())))
+    if len(_READ_AFTER) > 1024:
+        _READ_AFTER.clear()
+    _READ_AFTER[id(comp)] = (weakref.ref(comp), out)
+    return out
+
+
+def _allocate(plan: Plan, inputs: Mapping[str, np.ndarray], initial, T: int, Q: int,
+              skip=frozenset()):
     """Buffers for the inputs and for every node that has a past or steps in time; a node
-    off any cycle and never read with a delay gets its computed array itself, uncopied."""
+    off any cycle and never read with a delay gets its computed array itself, uncopied.
+    Nodes in ``skip`` get none."""
     A = {}
     stepped = {v for c in plan.components if c.recurrent for v in c.nodes}
     for name, node in plan.nodes.items():
         L = node.lookback
-        if L == 0 and name not in inputs and name not in stepped:
+        if (L == 0 and name not in inputs and name not in stepped) or name in skip:
             continue
         buf = np.zeros((L + T, Q, node.size))
         if initial and name in initial and L:
@@ -105,10 +130,10 @@ def forward(plan: Plan, P: Mapping[str, np.ndarray], inputs: Mapping[str, np.nda
               numpy (:mod:`.reverse`).
     steps : (T, Q) for a plan without inputs (otherwise taken from the inputs)
     values_only : the caller reads only values (simulation): the outputs', the final state's
-              (nodes with a lookback) and what later components read. A backend is handed
-              ``caches=None``; it may skip the caches and leave the rows of other nodes of
-              a recurrent component unfilled (the trace's caches are then incomplete and no
-              gradient can be taken from it)
+              (nodes with a lookback) and what later components read (:func:`read_after`).
+              A backend is handed ``caches=None``; it may skip the caches, and the other
+              nodes of a recurrent component get no buffer in A unless numpy steps it (the
+              trace's caches are then incomplete and no gradient can be taken from it)
 
     Returns
     -------
@@ -121,7 +146,11 @@ def forward(plan: Plan, P: Mapping[str, np.ndarray], inputs: Mapping[str, np.nda
         raise ValueError("a plan without inputs needs steps=(T, Q)")
     else:
         T, Q = steps
-    A = _allocate(plan, inputs, initial, T, Q)
+    # A simulation's backend keeps a recurrent component's inner nodes in its workspace.
+    inner = frozenset(v for c in plan.components if c.recurrent and not c.backward
+                      for v in c.nodes if v not in read_after(plan, c)) \
+        if values_only and backend is not None else frozenset()
+    A = _allocate(plan, inputs, initial, T, Q, skip=inner)
     caches, kept = {}, {}
     for comp in plan.components:
         if comp.backward:
@@ -139,6 +168,9 @@ def forward(plan: Plan, P: Mapping[str, np.ndarray], inputs: Mapping[str, np.nda
             kept[name] = X
         elif backend is None or not backend.forward_component(
                 plan, P, A, None if values_only else caches, comp, T):
+            for v in comp.nodes:
+                if v not in A:          # left to numpy after all: it needs every buffer
+                    A[v] = np.zeros((T, Q, plan.nodes[v].size))
             _forward_recurrent(plan, P, A, caches, comp, T)
     return Trace(A, caches, T, Q, kept, backend)
 

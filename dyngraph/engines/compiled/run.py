@@ -13,7 +13,7 @@ import weakref
 import numpy as np
 
 from ..bptt import finish_recurrent
-from ..simulate import hoisted_groups, taps
+from ..simulate import hoisted_groups, read_after, taps
 from .program import Emitter, NotCompilable
 from .recursion import Recursion
 
@@ -70,10 +70,7 @@ def _stepped_links(plan, comp):
                 sources.add(link.source)
         out[v] = tuple(links)
     out[None] = tuple(sorted(sources))
-    out["kept"] = frozenset(
-        v for v in comp.nodes
-        if v in plan.outputs or plan.nodes[v].lookback
-        or any(t not in members for t, _ in plan.consumers.get(v, ())))
+    out["kept"] = read_after(plan, comp)
     if len(_STEPPED) > 1024:
         _STEPPED.clear()
     _STEPPED[id(comp)] = (weakref.ref(comp), out)
@@ -123,7 +120,7 @@ class CompiledBackend:
         For values only, the narrow links from outside the component are read row by row in
         the loop too (:func:`_stepped_links`), not hoisted; with caches (a gradient follows)
         every outside link is hoisted, as the numpy engines do."""
-        Q = A[comp.nodes[0]].shape[1]
+        Q = next(iter(A.values())).shape[1]
         if not self._takes(plan, comp, Q):
             return False
         # Without caches nothing of the workspace is read after the run: a spare one serves.
@@ -140,10 +137,11 @@ class CompiledBackend:
             node = plan.nodes[name]
             outside = {l: pre[name][l] if l in pre[name] else taps(plan, A, link, 0, T)
                        for l, link in enumerate(node.links) if l not in links[name]}
-            Hs[name] = node.kind.hoist(P, outside, pre=frozenset(pre[name]))
+            Hs[name] = node.kind.hoist(P, outside, pre=frozenset(pre[name])) if outside else ()
         groups = {"A": A, "P": P,
                   "H": {(v, i): h for v, H in Hs.items() for i, h in enumerate(H)}}
-        key = (id(plan), comp.nodes, "values" if stepped else "forward", T, Q)
+        key = (id(plan), comp.nodes,
+               "values" if stepped else "values-hoisted" if values else "forward", T, Q)
         em = self._replay(plan, key, T, Q, groups)
         if em is not None:
             em.run(0, T, 1, _NO_TMIN, spare=values)
@@ -157,7 +155,7 @@ class CompiledBackend:
         # Values only: a node nobody reads afterwards lives in the workspace alone (no
         # lookback, so read at delay 0 only); it is neither copied in nor back.
         local = {v: em.alloc(plan.nodes[v].size) for v in comp.nodes
-                 if values and stepped is not None and v not in stepped["kept"]}
+                 if values and v not in read_after(plan, comp)}
         try:
             for name in comp.nodes:
                 node = plan.nodes[name]
