@@ -105,22 +105,32 @@ class Net:
     def n_params(self) -> int:
         return self.plan.n_params
 
+    def _learned(self):
+        """(name, offset, size, shape) of every learnable block, kept per plan (an online
+        loop reads and sets :attr:`params` every step)."""
+        kept = self.__dict__.get("_learned_layout")
+        if kept is None or kept[0] is not self.plan:
+            kept = (self.plan, tuple((b.name, b.offset, b.size, b.shape)
+                                     for b in self.plan.blocks if b.learn))
+            self.__dict__["_learned_layout"] = kept
+        return kept[1]
+
     @property
     def params(self) -> np.ndarray:
         """The learnable parameters as one flat float64 vector (a copy)."""
         if not self.plan.n_params:
             return np.zeros(0)
-        return np.concatenate([self._values[b.name].ravel() for b in self.plan.blocks
-                               if b.learn])
+        return np.concatenate([self._values[name].ravel() for name, *_ in self._learned()])
 
     @params.setter
     def params(self, theta) -> None:
         theta = np.asarray(theta, dtype=float)
         if theta.shape != (self.plan.n_params,):
             raise ValueError(f"params: expected shape ({self.plan.n_params},), got {theta.shape}")
-        for b in self.plan.blocks:
-            if b.learn:
-                self._values[b.name] = theta[b.offset:b.offset + b.size].reshape(b.shape).copy()
+        # One copy; each block is a view of it (blocks never overlap).
+        theta = theta.copy()
+        for name, offset, size, shape in self._learned():
+            self._values[name] = theta[offset:offset + size].reshape(shape)
 
     def get(self, name: str) -> np.ndarray:
         """Value of a parameter block by name (a copy), e.g. ``net.get("h.W[u]")``."""
