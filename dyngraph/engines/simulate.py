@@ -90,6 +90,23 @@ def read_after(plan: Plan, comp) -> frozenset:
     return out
 
 
+#: id(plan) -> (weak reference to it, :func:`_inner_nodes` of it)
+_INNER = {}
+
+
+def _inner_nodes(plan: Plan) -> frozenset:
+    """The nodes of forward recurrent components that no simulation reads afterwards."""
+    entry = _INNER.get(id(plan))
+    if entry is not None and entry[0]() is plan:
+        return entry[1]
+    out = frozenset(v for c in plan.components if c.recurrent and not c.backward
+                    for v in c.nodes if v not in read_after(plan, c))
+    if len(_INNER) > 1024:
+        _INNER.clear()
+    _INNER[id(plan)] = (weakref.ref(plan), out)
+    return out
+
+
 def _allocate(plan: Plan, inputs: Mapping[str, np.ndarray], initial, T: int, Q: int,
               skip=frozenset()):
     """Buffers for the inputs and for every node that has a past or steps in time; a node
@@ -147,9 +164,7 @@ def forward(plan: Plan, P: Mapping[str, np.ndarray], inputs: Mapping[str, np.nda
     else:
         T, Q = steps
     # A simulation's backend keeps a recurrent component's inner nodes in its workspace.
-    inner = frozenset(v for c in plan.components if c.recurrent and not c.backward
-                      for v in c.nodes if v not in read_after(plan, c)) \
-        if values_only and backend is not None else frozenset()
+    inner = _inner_nodes(plan) if values_only and backend is not None else frozenset()
     A = _allocate(plan, inputs, initial, T, Q, skip=inner)
     caches, kept = {}, {}
     for comp in plan.components:

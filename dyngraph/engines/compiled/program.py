@@ -48,6 +48,8 @@ class Ref:
 
 _NONE = Ref(0, 0, 0, 0)
 
+_MISSING = object()
+
 #: operations that set X's row (all Q sequences, the given width) without reading it
 _ASSIGNS = frozenset(("zero", "copy", "mul3", "transfer", "deriv"))
 
@@ -70,6 +72,25 @@ class Template:
     runner: object = None
     #: the program's own buffers that need no zeroing (see :meth:`Emitter.alloc`)
     clean: frozenset = frozenset()
+
+    #: what :meth:`Emitter.replay` compares a call's shapes with (own buffers: ``blank``)
+    blank = ()
+
+    @property
+    def shapes_or_blank(self):
+        kept = self.__dict__.get("_shapes_or_blank")
+        if kept is None:
+            kept = tuple(self.blank if n is None else s for n, s in zip(self.names, self.shapes))
+            object.__setattr__(self, "_shapes_or_blank", kept)
+        return kept
+
+    @property
+    def n_named(self) -> int:
+        kept = self.__dict__.get("_n_named")
+        if kept is None:
+            kept = sum(n is not None for n in self.names)
+            object.__setattr__(self, "_n_named", kept)
+        return kept
 
 
 class Emitter:
@@ -108,19 +129,19 @@ class Emitter:
         template name is a pair (group, key): the array ``groups[group][key]``); :meth:`run`
         runs it. None when an array is missing or its shape differs from the template's
         (the caller then emits afresh)."""
-        em = cls(T, Q)
-        arrays = em._arrays
-        for name, shape in zip(template.names, template.shapes):
-            if name is None:
-                arrays.append(None)
-                continue
-            a = groups[name[0]].get(name[1])
-            if a is None or a.shape != shape:
+        arrays = [None if name is None else groups[name[0]].get(name[1], _MISSING)
+                  for name in template.names]
+        try:
+            if tuple(template.blank if a is None else a.shape for a in arrays) != \
+                    template.shapes_or_blank:
                 return None
-            arrays.append(a)
-        given = [id(a) for a in arrays if a is not None]
-        if len(set(given)) != len(given):
+        except AttributeError:
+            return None         # missing, or not an array
+        given = {id(a) for a in arrays if a is not None}
+        if len(given) != template.n_named:
             return None         # two names, one array now: the layout would differ
+        em = cls(T, Q)
+        em._arrays = arrays
         em._shapes = template.shapes
         em._writes = template.writes
         em._prog = template.program

@@ -71,6 +71,8 @@ def _stepped_links(plan, comp):
         out[v] = tuple(links)
     out[None] = tuple(sorted(sources))
     out["kept"] = read_after(plan, comp)
+    # Whether any link is left to hoist (else a simulation hoists nothing at all).
+    out["hoists"] = any(len(out[v]) < len(plan.nodes[v].links) for v in comp.nodes)
     if len(_STEPPED) > 1024:
         _STEPPED.clear()
     _STEPPED[id(comp)] = (weakref.ref(comp), out)
@@ -131,13 +133,15 @@ class CompiledBackend:
                 for s in stepped[None]):
             stepped = None          # a source that cannot be rows of the workspace
         links = stepped or comp.inside
-        pre = hoisted_groups(plan, P, A, comp, T, only=stepped)
         Hs = {}
-        for name in comp.nodes:
-            node = plan.nodes[name]
-            outside = {l: pre[name][l] if l in pre[name] else taps(plan, A, link, 0, T)
-                       for l, link in enumerate(node.links) if l not in links[name]}
-            Hs[name] = node.kind.hoist(P, outside, pre=frozenset(pre[name])) if outside else ()
+        if stepped is None or stepped["hoists"]:
+            pre = hoisted_groups(plan, P, A, comp, T, only=stepped)
+            for name in comp.nodes:
+                node = plan.nodes[name]
+                outside = {l: pre[name][l] if l in pre[name] else taps(plan, A, link, 0, T)
+                           for l, link in enumerate(node.links) if l not in links[name]}
+                if outside:
+                    Hs[name] = node.kind.hoist(P, outside, pre=frozenset(pre[name]))
         groups = {"A": A, "P": P,
                   "H": {(v, i): h for v, H in Hs.items() for i, h in enumerate(H)}}
         key = (id(plan), comp.nodes,
@@ -171,7 +175,7 @@ class CompiledBackend:
                                          writes=link.source in members)
                                  for d in link.delays]
                 out = local.get(name) or em.rows(A[name], node.lookback)
-                emitted[name] = node.kind.emit_forward(em, P, Hs[name], inside, out)
+                emitted[name] = node.kind.emit_forward(em, P, Hs.get(name, ()), inside, out)
         except NotCompilable:
             return False
         em.run(0, T, 1, _NO_TMIN, spare=values)
