@@ -85,8 +85,9 @@ def _one(name, arr, size, what, allow_nan):
     if a3.shape[0] == 0 or a3.shape[1] == 0:
         raise DataError(f"{what} '{name}' is empty (shape {a.shape}): a record needs at least "
                         "one sequence of at least one time step")
-    bad = ~np.isfinite(a3) if not allow_nan else np.isinf(a3)
-    if bad.any():
+    bad = None if not allow_nan and np.isfinite(a3).all() else (
+        ~np.isfinite(a3) if not allow_nan else np.isinf(a3))
+    if bad is not None and bad.any():
         b = np.argwhere(bad)[0]
         where = f"sequence {b[0]}, " if batched else ""
         if allow_nan:       # NaN means "no target here"; inf is no value at all
@@ -113,6 +114,11 @@ def to_internal(data, sizes: Mapping[str, int], what: str = "input", allow_nan: 
     arrays : dict name -> (T, Q, n)
     form : Form
     """
+    if type(data) is np.ndarray and len(sizes) == 1:
+        # The common call, one input as a bare array: straight to its checks.
+        (name, size), = sizes.items()
+        a, f = _one(name, data, size, what, allow_nan)
+        return {name: a}, Form(f.batched, True, f.flat)
     names = list(sizes)
     if is_frame(data):
         arrays, _ = to_internal(_frame_columns(data, sizes, what), sizes, what, allow_nan)
