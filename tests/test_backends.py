@@ -430,7 +430,8 @@ def test_own_buffers_set_before_read_are_not_zeroed():
     em.add(shifted, shifted.shift(-1), w, guard=1)   # reads the step before
     assert em._clean == {set_first.buf}
     size = math.prod(Xv.shape) + 3 * T * Q * w + w
-    program._SPARES[size] = [np.full(size, np.nan)]
+    program._SPARES.pop(size, None)
+    program._give_spare(np.full(size, np.nan))
     em.layout(spare=True)
     assert em.ws.size == size
     prog = em.program()

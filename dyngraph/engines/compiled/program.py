@@ -73,6 +73,9 @@ class Template:
     #: the program's own buffers that need no zeroing (see :meth:`Emitter.alloc`)
     clean: frozenset = frozenset()
 
+    #: the copies and zeroing of every run, fixed by the above (:meth:`Emitter.moves`)
+    moves: tuple = None
+
     #: what :meth:`Emitter.replay` compares a call's shapes with (own buffers: ``blank``)
     blank = ()
 
@@ -122,6 +125,7 @@ class Emitter:
         # and the own buffers any operation touched so far.
         self._clean = set()
         self._seen = set()
+        self._moves = None
 
     @classmethod
     def replay(cls, T: int, Q: int, template: Template, groups) -> "Emitter":
@@ -148,6 +152,7 @@ class Emitter:
         em._layout = template.base
         em._runner = template.runner
         em._clean = template.clean
+        em._moves = template.moves
         return em
 
     def template(self, extra=None):
@@ -157,7 +162,7 @@ class Emitter:
             return None
         return Template(tuple(self._names), tuple(self._shapes), tuple(self._writes),
                         self._prog, extra, self._layout, self._runner,
-                        frozenset(self._clean))
+                        frozenset(self._clean), self._moves)
 
     # -- buffers --------------------------------------------------------------------
     def rows(self, array: np.ndarray, off: int = 0, writes: bool = True) -> Ref:
@@ -350,21 +355,34 @@ class Emitter:
         ws = _take_spare(base[-1]) if spare else None
         if ws is None:
             ws = np.empty(base[-1])
-        zero = None                      # start of a run of the program's own buffers
-        clean = self._clean
-        for b, (a, lo, hi) in enumerate(zip(self._arrays, base, base[1:])):
-            if a is None and b not in clean:
-                if zero is None:
-                    zero = lo
-                continue
-            if zero is not None:
-                ws[zero:lo] = 0.0        # the program's own buffers start at zero
-                zero = None
-            if a is not None:
-                ws[lo:hi] = a.reshape(-1)
-        if zero is not None:
-            ws[zero:base[-1]] = 0.0
-        self._ws, self._base = ws, np.array(base, dtype=np.int64)
+        copy_in, zero, _ = self.moves()
+        arrays = self._arrays
+        for b, lo, hi in copy_in:
+            ws[lo:hi] = arrays[b].reshape(-1)
+        for lo, hi in zero:
+            ws[lo:hi] = 0.0              # the program's own buffers start at zero
+        self._ws, self._base = ws, base
+
+    def moves(self):
+        """(copies in, zeroed ranges, copies back) of every run: (buffer, lo, hi) for each
+        array handed in and each the program writes, and (lo, hi) of the runs of own
+        buffers that need zeroing (see :meth:`alloc`). Fixed once the program is laid out
+        (kept in its :class:`Template`)."""
+        if self._moves is None:
+            base, clean = self._layout, self._clean
+            copy_in, back, zero = [], [], []
+            for b, (a, lo, hi) in enumerate(zip(self._arrays, base, base[1:])):
+                if a is not None:
+                    copy_in.append((b, lo, hi))
+                    if self._writes[b]:
+                        back.append((b, lo, hi))
+                elif b not in clean:
+                    if zero and zero[-1][1] == lo:
+                        zero[-1] = (zero[-1][0], hi)
+                    else:
+                        zero.append((lo, hi))
+            self._moves = (tuple(copy_in), tuple(zero), tuple(back))
+        return self._moves
 
     @property
     def ws(self) -> np.ndarray:
@@ -393,10 +411,11 @@ class Emitter:
         """Operations [first, stop) as the interpreter's int64 table (after layout)."""
         rows = self._rows[first:stop]
         prog = np.array(rows, dtype=np.int64).reshape(-1, N_FIELDS)
+        base = np.asarray(self._base, dtype=np.int64)
         for k in range(4):
             # Fold each operand's buffer start into its column field.
             f = OPERAND0 + 4 * k
-            prog[:, f + 2] += self._base[prog[:, f]]
+            prog[:, f + 2] += base[prog[:, f]]
         return prog
 
     def run(self, t_start: int, t_stop: int, step: int, tmin: int, spare=False) -> None:
@@ -408,15 +427,15 @@ class Emitter:
         a fresh large workspace costs its page faults on every call (~0.5 ms at T·Q·H = 5·10⁴).
         """
         self.layout(spare)
-        ws, base = self._ws, self._layout
+        ws = self._ws
         if self._prog is None:
             self._prog = self.program()
         if self._runner is None:
             self._runner = vm.runner(self._prog)
         self._runner(self._prog, ws, self.Q, t_start, t_stop, step, tmin)
-        for a, lo, hi, w in zip(self._arrays, base, base[1:], self._writes):
-            if w and a is not None:
-                a.reshape(-1)[:] = ws[lo:hi]       # a view: rows() took contiguous only
+        arrays = self._arrays
+        for b, lo, hi in self._moves[2]:
+            arrays[b].reshape(-1)[:] = ws[lo:hi]   # a view: rows() took contiguous only
         if spare:
             _give_spare(ws)
             self._ws = None
@@ -429,15 +448,23 @@ _SPARES = {}
 _SPARE_BYTES = 256 * 2 ** 20
 
 
+#: bytes held in the pool (a soft bound: threads may race on it by a workspace or two)
+_SPARE_HELD = [0]
+
+
 def _take_spare(n):
     pool = _SPARES.get(n)
     try:
-        return pool.pop() if pool else None
+        ws = pool.pop() if pool else None
     except IndexError:
         return None
+    if ws is not None:
+        _SPARE_HELD[0] -= ws.nbytes
+    return ws
 
 
 def _give_spare(ws):
     pool = _SPARES.setdefault(ws.size, [])
-    if len(pool) < 2 and sum(a.nbytes for p in _SPARES.values() for a in p) < _SPARE_BYTES:
+    if len(pool) < 2 and _SPARE_HELD[0] + ws.nbytes <= _SPARE_BYTES:
         pool.append(ws)
+        _SPARE_HELD[0] += ws.nbytes
