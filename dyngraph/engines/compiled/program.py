@@ -6,7 +6,8 @@ the kind); it sees only :class:`Ref` handles and the operations below, never the
 layout. Widths are element counts of one row; ``guard`` is the delay d of an adjoint sent
 to time t - d (skipped below tmin, for truncated BPTT). Rows a program writes start at
 zero (the engines allocate every buffer zeroed and write each row once per run), so no rule
-needs to clear a row before adding into it.
+needs to clear a row before adding into it; an own buffer whose rows the program sets
+before reading them is not zeroed at all (:meth:`Emitter.alloc`).
 """
 from __future__ import annotations
 
