@@ -392,7 +392,7 @@ def test_the_taps_of_a_link_join_in_one_product(Q, monkeypatch):
         for j in range(K):                                  # delays 1, 2, 3
             em.matvec(x, W.cols(j * n), y.shift(-(j + 1)), S, n)
         em.matvec(other, W, y.shift(-1), S, n)              # another X
-        em.matvec(other, W, y.shift(-4), S, n)              # W does not go on: apart
+        em.matvec(other, W, y.shift(-3), S, n)              # W does not go on: apart
         em.run(0, T, 1, -(1 << 60))
         ops = [int(r[0]) for r in em._prog]
         return ops, em.array(x).copy(), em.array(other).copy()
