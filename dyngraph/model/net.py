@@ -276,6 +276,14 @@ class Net:
             raise DataError(f"chunk must be a number of steps >= 1, got {chunk!r}")
         chunk = int(chunk)
         engine, state = resolve_backend(backend), self._initial(initial, Q)
+        if chunk >= T:
+            # One piece: the outputs are the trace's own buffers (fresh for every call).
+            trace = forward(self.plan, self._values, X, state, backend=engine, steps=(T, Q),
+                            values_only=True)
+            Y = {o: trace.output(self.plan, o) for o in self.outputs}
+            state = final_state(self.plan, trace) if return_state else None
+            del trace
+            return self._results(Y, form, state, return_state)
         Y = {o: np.empty((T, Q, n)) for o, n in self.outputs.items()}
         for t0 in range(0, T, chunk):
             t1 = min(t0 + chunk, T)
@@ -285,6 +293,10 @@ class Net:
                 Y[o][t0:t1] = trace.output(self.plan, o)
             state = final_state(self.plan, trace)
             del trace                       # its caches are the O(chunk) part
+        return self._results(Y, form, state, return_state)
+
+    def _results(self, Y, form, state, return_state):
+        """Outputs (T, Q, n) in the user's form, with the state when asked."""
         if self.scaling:
             Y = _scaling.unscale_outputs(self, self.scaling, Y)
         Y = from_internal(Y, form)
