@@ -12,7 +12,6 @@ the layer's name only — not on the backend, on chunking, or on other sampling 
 """
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import dataclasses
 import zlib
@@ -158,27 +157,39 @@ _STREAM: contextvars.ContextVar = contextvars.ContextVar("dyngraph_random_stream
                                                          default=None)
 
 
-@contextlib.contextmanager
-def random_stream(seed=None):
-    """The random stream of the ``sample`` transfers run inside the block.
+class random_stream:
+    """The random stream of the ``sample`` transfers run inside the block (``with
+    random_stream(seed): ...``).
 
     Each layer draws from its own generator, seeded by (``seed``, CRC-32 of the layer's
     name), in time order (then sequence): the same seed gives the same symbols whichever
     backend, chunking or evaluation order runs the layers. Streams nest; the innermost wins.
     ``seed=None`` carries on the stream already open, or opens seed 0 when there is none
     (so a run without a seed is still reproducible).
+
+    A class rather than a generator-based context manager: every simulation enters one, and
+    this costs half the time (~0.7 against ~1.4 µs).
     """
-    if seed is None and _STREAM.get() is not None:
-        yield
-        return
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
-                             or seed < 0):
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    token = _STREAM.set({"seed": int(seed or 0), "generators": {}})
-    try:
-        yield
-    finally:
-        _STREAM.reset(token)
+
+    __slots__ = ("_seed", "_token")
+
+    def __init__(self, seed=None):
+        if seed is not None and (isinstance(seed, bool)
+                                 or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+        self._seed, self._token = seed, None
+
+    def __enter__(self):
+        if self._seed is None and _STREAM.get() is not None:
+            return None
+        self._token = _STREAM.set({"seed": int(self._seed or 0), "generators": {}})
+        return None
+
+    def __exit__(self, *exc):
+        if self._token is not None:
+            _STREAM.reset(self._token)
+            self._token = None
+        return False
 
 
 def _uniforms(key, shape):
