@@ -412,6 +412,51 @@ def test_the_taps_of_a_link_join_in_one_product(Q, monkeypatch):
     assert len(em._rows) == 2                               # a mark seals what is before it
 
 
+@pytest.mark.parametrize("Q", [1, 3])
+def test_a_bias_row_copy_joins_the_product_after_it(Q):
+    """``copy(X, b)`` followed by a product into X becomes one product that starts X from
+    b (code 1), taps joined after it as before, on a workspace full of NaN; a guarded
+    product, another width, or a mark between them keeps the copy."""
+    from dyngraph.engines.compiled import program, vm
+    T, S, n, K = 7, 4, 2, 3
+    rng = np.random.default_rng(5)
+    src = rng.standard_normal((T + K, Q, n))
+    Wv, b = rng.standard_normal((S, K * n)), rng.standard_normal(S)
+    em = Emitter(T, Q)
+    y, W, bias = em.rows(src.copy(), K), em.param(Wv), em.param_row(b)
+    x, one, kept, sealed = em.alloc(S), em.alloc(S), em.alloc(S), em.alloc(S)
+    em.copy(x, bias, S)
+    for j in range(K):
+        em.matvec(x, W.cols(j * n), y.shift(-(j + 1)), S, n)
+    em.copy(one, bias, S)
+    em.matvec(one, W, y.shift(-1), S, n)
+    em.copy(kept, bias, S)
+    em.matvec(kept, W, y.shift(-2), S, n, guard=2)          # guarded: the copy stays
+    em.copy(sealed, bias, S)
+    em.mark()
+    em.matvec(sealed, W, y.shift(-1), S, n)
+    ops = [int(r[0]) for r in em._rows]
+    assert ops == [vm.OPS["matvec_taps"], vm.OPS["matvec"], vm.OPS["copy"], vm.OPS["matvec"],
+                   vm.OPS["copy"], vm.OPS["matvec"]]
+    assert [int(r[4]) for r in em._rows][:2] == [1, 1]
+    assert em._clean == {x.buf, one.buf, kept.buf, sealed.buf}
+    size = math.prod(src.shape) + math.prod(Wv.shape) + S + 4 * T * Q * S
+    program._SPARES.pop(size, None)
+    program._give_spare(np.full(size, np.nan))
+    em.layout(spare=True)
+    assert em.ws.size == size
+    prog = em.program()
+    vm.runner(prog)(prog, em.ws, Q, 0, T, 1, 0)           # the guard skips t = 0, 1
+    want = b + sum(src[K - j - 1:K - j - 1 + T] @ Wv[:, j * n:(j + 1) * n].T for j in range(K))
+    assert np.allclose(em.array(x), want, rtol=1e-14, atol=1e-14)
+    first = b + src[K - 1:K - 1 + T] @ Wv[:, :n].T
+    assert np.allclose(em.array(one), first, rtol=1e-14, atol=1e-14)
+    assert np.allclose(em.array(sealed), first, rtol=1e-14, atol=1e-14)
+    guarded = np.broadcast_to(b, (T, Q, S)).copy()
+    guarded[2:] += src[K - 2 + 2:K - 2 + T] @ Wv[:, :n].T
+    assert np.allclose(em.array(kept), guarded, rtol=1e-14, atol=1e-14)
+
+
 def test_own_buffers_set_before_read_are_not_zeroed():
     """An own buffer whose first operation assigns its row (copy of a bias row, a transfer)
     is left as the workspace had it, and the results are right even on a workspace full of

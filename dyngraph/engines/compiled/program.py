@@ -272,13 +272,29 @@ class Emitter:
         self._op("vmul", w, (X, None, V))
 
     def matvec(self, X, W, Y, S, n, guard=0):
-        """X[q, :S] += W[:S, col:col+n] @ Y[q, :n].
+        """X[q, :S] += W[:S, col:col+n] @ Y[q, :n] (X = b + ... when the operation before
+        was X = b, a parameter row).
 
         A product that continues the previous one — the next tap of the same link: same X,
         W's next n columns, Y's rows a fixed step further — joins it in one ``matvec_taps``
         operation (same sums in the same order)."""
-        if not self._join_tap(X, W, Y, S, n, guard):
-            self._op("matvec", S, (X, Y, W), guard, inner=n)
+        if self._join_tap(X, W, Y, S, n, guard):
+            return
+        bias = self._take_bias_copy(X, S, guard)
+        self._op("matvec", S, (X, Y, W, bias), guard, inner=n, code=int(bias is not None))
+
+    def _take_bias_copy(self, X, S, guard):
+        """The bias row of the previous operation when it is ``copy(X, param_row(b), S)``,
+        which is then dropped: the product starts X from b itself (code 1), one operation
+        less per layer and step (the dispatch costs as much as the copy)."""
+        if guard or len(self._rows) <= self._sealed:
+            return None
+        r, o = self._rows[-1], OPERAND0
+        if (r[0] != OPS["copy"] or r[1] != S or r[o:o + 4] != [X.buf, X.off, X.col, X.stride]
+                or r[o + 7] != 0 or self._arrays[r[o + 4]] is None):
+            return None
+        self._rows.pop()
+        return Ref(r[o + 4], 0, r[o + 6], 0)
 
     def _join_tap(self, X, W, Y, S, n, guard):
         if len(self._rows) <= self._sealed:

@@ -115,16 +115,20 @@ def _vmul(prog, k, ws, Q, t):
 
 @njit(cache=True, fastmath=_FM)
 def _matvec(prog, k, ws, Q, t):
-    """X[q, i] += Σ_j Z[i, j] Y[q, j]."""
-    w, inner = prog[k, 1], prog[k, 3]
+    """X[q, i] += Σ_j Z[i, j] Y[q, j]; code 1: X[q, i] = V[i] + Σ_j ... (V a parameter row:
+    the layer's bias, see ``Emitter.matvec``)."""
+    w, inner, code = prog[k, 1], prog[k, 3], prog[k, 4]
     xo, xc, xs = prog[k, 6], prog[k, 7], prog[k, 8]
     yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
     # Unsigned indices: with signed ones numba wraps negatives, and LLVM then does not
     # vectorise (an 8 x 8 product 51 -> 9 ns, measured).
-    zc, zs = uintp(prog[k, 15]), uintp(prog[k, 16])
+    zc, zs, vc = uintp(prog[k, 15]), uintp(prog[k, 16]), uintp(prog[k, 19])
     for q in range(Q):
         xb = uintp(((t + xo) * Q + q) * xs + xc)
         yb = uintp(((t + yo) * Q + q) * ys + yc)
+        if code == 1:
+            for i in range(uintp(w)):
+                ws[xb + i] = ws[vc + i]
         for i in range(uintp(w)):
             wb = i * zs + zc
             s = 0.0
@@ -138,14 +142,18 @@ def _matvec_taps(prog, k, ws, Q, t):
     """X[q, i] += Σ_{j<K} Σ_m Z[i, j n + m] Y_j[q, m]: a link's K taps in one operation,
     tap j being Y's rows ``j Δ`` further on (K = V's row offset, Δ = V's stride, n =
     inner). One operation instead of K: at these widths dispatch and operand loads cost as
-    much as the products (bench/README.md, "fifth round")."""
-    w, inner = prog[k, 1], prog[k, 3]
+    much as the products (bench/README.md, "fifth round"). Code 1: X starts from the
+    parameter row at V's column, as in :func:`_matvec`."""
+    w, inner, code = prog[k, 1], prog[k, 3], prog[k, 4]
     xo, xc, xs = prog[k, 6], prog[k, 7], prog[k, 8]
     yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
-    zc, zs = uintp(prog[k, 15]), uintp(prog[k, 16])
+    zc, zs, vc = uintp(prog[k, 15]), uintp(prog[k, 16]), uintp(prog[k, 19])
     K, step = prog[k, 18], prog[k, 20]
     for q in range(Q):
         xb = uintp(((t + xo) * Q + q) * xs + xc)
+        if code == 1:
+            for i in range(uintp(w)):
+                ws[xb + i] = ws[vc + i]
         for j in range(K):
             yb = uintp(((t + yo + j * step) * Q + q) * ys + yc)
             wj = zc + uintp(j * inner)
