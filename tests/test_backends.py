@@ -457,6 +457,32 @@ def test_a_bias_row_copy_joins_the_product_after_it(Q):
     assert np.allclose(em.array(kept), guarded, rtol=1e-14, atol=1e-14)
 
 
+def test_a_copy_then_an_add_is_one_add_and_lstm_cells_copy_nothing():
+    """``copy(X, V)`` then ``add(X, Y)`` is one add (X = V + Y); an add reading X's own
+    buffer keeps the copy. An LSTM from gates then steps without a single copy."""
+    from dyngraph.engines.compiled import CompiledBackend, vm
+    T, Q, w = 6, 2, 3
+    rng = np.random.default_rng(1)
+    Vv, Yv = rng.standard_normal((T + 1, Q, w)), rng.standard_normal((T, Q, w))
+    em = Emitter(T, Q)
+    V, Y = em.rows(Vv.copy(), 1), em.rows(Yv.copy())
+    x, own = em.alloc(w), em.alloc(w)
+    em.copy(x, V.shift(-1), w)
+    em.add(x, Y, w)
+    em.copy(own, V, w)
+    em.add(own, own, w)
+    assert [int(r[0]) for r in em._rows] == [vm.OPS["add"], vm.OPS["copy"], vm.OPS["add"]]
+    em.run(0, T, 1, 0)
+    assert np.allclose(em.array(x), Vv[:T] + Yv, rtol=1e-15, atol=0)
+    assert np.allclose(em.array(own), 2 * Vv[1:], rtol=1e-15, atol=0)
+    backend = CompiledBackend()
+    net = dg.load("specs/lstm.yaml", seed=3)
+    X = random_data(net, Q=2, T=8)
+    assert close(net.simulate(X, backend="numpy")["y"], net.simulate(X, backend=backend)["y"])
+    ops = [int(r[0]) for r in _values_template(backend).program]
+    assert vm.OPS["copy"] not in ops and vm.OPS["add"] in ops
+
+
 def test_own_buffers_set_before_read_are_not_zeroed():
     """An own buffer whose first operation assigns its row (copy of a bias row, a transfer)
     is left as the workspace had it, and the results are right even on a workspace full of

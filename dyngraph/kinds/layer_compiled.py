@@ -57,6 +57,12 @@ class CompiledLayerRules:
         the cache, as ``step`` returns it: a tuple of Refs (or arrays)
         """
         S, name = self.S, self.transfer_name
+        if not (self.prod or self.transfer.linear or H or self.bias) and len(inside) == 1:
+            (l, taps), = inside.items()
+            if self.links[l].weight == "identity" and len(taps) == 1:
+                # n(t) is the source's row itself (tanh(c) of an LSTM): no copy of it
+                em.transfer(out, taps[0], name, S)
+                return (taps[0], out)
         n = out if self.transfer.linear else em.alloc(S)
         if not self.prod:
             # The first term sets n (then its rows need no zeroing), the others add.

@@ -252,7 +252,10 @@ class Emitter:
         self._op("copy", w, (X, Y))
 
     def add(self, X, Y, w, guard=0):
-        self._op("add", w, (X, Y), guard)
+        """X += Y; X = V + Y in one operation (code 1) when the operation before was
+        ``copy(X, V, w)`` (a sum of two identity links: an LSTM's cell)."""
+        first = self._take_copy(X, w, guard, Y)
+        self._op("add", w, (X, Y, None, first), guard, code=int(first is not None))
 
     def mul(self, X, Y, w):
         self._op("mul", w, (X, Y))
@@ -287,14 +290,22 @@ class Emitter:
         """The bias row of the previous operation when it is ``copy(X, param_row(b), S)``,
         which is then dropped: the product starts X from b itself (code 1), one operation
         less per layer and step (the dispatch costs as much as the copy)."""
-        if guard or len(self._rows) <= self._sealed:
+        return self._take_copy(X, S, guard, None, bias=True)
+
+    def _take_copy(self, X, w, guard, Y, bias=False):
+        """The source of the previous operation, dropped, when it is ``copy(X, V, w)`` and
+        the operation being added (guard 0, reading Y, not X's buffer) can start from V;
+        ``bias``: only a parameter row (stride 0). None otherwise (nothing changes)."""
+        if guard or len(self._rows) <= self._sealed or (Y is not None and Y.buf == X.buf):
             return None
         r, o = self._rows[-1], OPERAND0
-        if (r[0] != OPS["copy"] or r[1] != S or r[o:o + 4] != [X.buf, X.off, X.col, X.stride]
-                or r[o + 7] != 0 or self._arrays[r[o + 4]] is None):
+        if r[0] != OPS["copy"] or r[1] != w or r[o:o + 4] != [X.buf, X.off, X.col, X.stride]:
+            return None
+        V = Ref(*r[o + 4:o + 8])
+        if bias and (V.stride != 0 or self._arrays[V.buf] is None):
             return None
         self._rows.pop()
-        return Ref(r[o + 4], 0, r[o + 6], 0)
+        return V
 
     def _join_tap(self, X, W, Y, S, n, guard):
         if len(self._rows) <= self._sealed:

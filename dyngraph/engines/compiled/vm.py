@@ -71,13 +71,20 @@ def _copy(prog, k, ws, Q, t):
 
 @njit(cache=True, fastmath=_FM)
 def _add(prog, k, ws, Q, t):
-    w, xo, xc, xs = prog[k, 1], prog[k, 6], prog[k, 7], prog[k, 8]
+    """X += Y; code 1: X = V + Y (V a row operand)."""
+    w, code, xo, xc, xs = prog[k, 1], prog[k, 4], prog[k, 6], prog[k, 7], prog[k, 8]
     yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
+    vo, vc, vs = prog[k, 18], prog[k, 19], prog[k, 20]
     for q in range(Q):
         xb = uintp(((t + xo) * Q + q) * xs + xc)
         yb = uintp(((t + yo) * Q + q) * ys + yc)
-        for i in range(uintp(w)):
-            ws[xb + i] += ws[yb + i]
+        if code == 1:
+            vb = uintp(((t + vo) * Q + q) * vs + vc)
+            for i in range(uintp(w)):
+                ws[xb + i] = ws[vb + i] + ws[yb + i]
+        else:
+            for i in range(uintp(w)):
+                ws[xb + i] += ws[yb + i]
 
 
 @njit(cache=True, fastmath=_FM)
