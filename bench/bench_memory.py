@@ -15,10 +15,12 @@ measurement runs in a fresh subprocess and reports the peak of Python's traced a
 Part 2 — ``--steps`` (default 1e6) steps of online RTRL on a small Elman net (H=4) doing
 adaptive filtering (an SGD step on each step's gradient) of a nonlinear IIR plant, without
 tracemalloc (it slows Python down): steps/s, the resident set size at checkpoints, and the
-process's peak RSS (``resource.getrusage``) — three ways (``--modes``): ``step`` in a Python
-loop with the numpy engines and with the compiled backend, and ``run`` (the compiled program
-steps and updates a tenth of the stream per call; the plant's data is generated before each
-call, outside the timing). All three follow the same path (the same errors per tenth).
+process's peak RSS (``resource.getrusage``) — four ways (``--modes``): ``step(..., lr=)`` in a
+Python loop with the numpy engines and with the compiled backend, the compiled ``step`` with
+the SGD update written by hand in the loop (``net.params = net.params - lr * g``: two
+copies of θ a step), and ``run`` (the compiled program steps and updates a tenth of the
+stream per call; the plant's data is generated before each call, outside the timing). All
+follow the same path (the same errors per tenth).
 
 Run (from the repository root):  python bench/bench_memory.py [--steps 1000000] [--skip-long]
 """
@@ -120,9 +122,10 @@ def worker(method, T, H):
             "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
 
 
-#: the long run's three ways: OnlineRTRL.step in a Python loop on either backend, and
-#: OnlineRTRL.run (the compiled program steps and updates; one call per tenth)
-MODES = ("numpy-step", "compiled-step", "compiled-run")
+#: the long run's ways: OnlineRTRL.step(lr=) in a Python loop on either backend, the
+#: compiled step with the update by hand, and OnlineRTRL.run (the compiled program steps and
+#: updates; one call per tenth)
+MODES = ("numpy-step", "compiled-step", "compiled-step-by-hand", "compiled-run")
 
 
 def long_run(steps, H, lr, mode, checkpoints=10):
@@ -144,16 +147,20 @@ def long_run(steps, H, lr, mode, checkpoints=10):
             window.append(float(np.mean((uy[:, 1] - out[:, 0]) ** 2)))
             rss.append(rss_bytes())
     else:
+        by_hand = mode.endswith("by-hand")
         u, y = np.zeros((1, 1)), np.zeros((1, 1))
         sq = 0.0
         t0 = time.perf_counter()
         for k in range(1, steps + 1):
             u[0, 0], y[0, 0] = plant.next()
-            out, g = online.step({"u": u}, {"y": y})
+            if by_hand:
+                out, g = online.step({"u": u}, {"y": y})
+                if lr:
+                    net.params = net.params - lr * g
+            else:
+                out, g = online.step({"u": u}, {"y": y}, lr=lr)
             e = y[0, 0] - out["y"][0, 0]
             sq += e * e
-            if lr:
-                net.params = net.params - lr * g
             if k % every == 0:
                 rss.append(rss_bytes())
                 window.append(sq / every)

@@ -244,6 +244,36 @@ def test_run_adapts_like_the_loop_of_steps_and_updates(backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_step_with_lr_adapts_like_setting_params_yourself(backend):
+    """step(lr=) = step, then θ ← θ − lr g by hand (on the numpy reference), to 1e-12;
+    a step without targets leaves θ alone, and a bad lr is refused before anything moves."""
+    lr = 0.05
+    name = "narx_parallel"
+    U, Y = _problem(dg.load(f"specs/{name}.yaml", seed=1), 31, nan_steps=[(0, 5)])
+    ref = dg.load(f"specs/{name}.yaml", seed=1)
+    by_hand = OnlineRTRL(ref, Q=Q, backend="numpy")
+    net = dg.load(f"specs/{name}.yaml", seed=1)
+    online = OnlineRTRL(net, Q=Q, backend=backend)
+    for t in range(T):
+        x = {k: u[:, t] for k, u in U.items()}
+        y = None if t == 3 else {k: v[:, t] for k, v in Y.items()}
+        want, g_want = by_hand.step(x, y)
+        if g_want is not None:
+            ref.params = ref.params - lr * g_want
+        got, g = online.step(x, y, lr=lr)
+        assert _rel(got["y"], want["y"]) <= 1e-12
+        assert (g is None) == (g_want is None)
+        assert _rel(net.params, ref.params) <= 1e-12
+    assert _rel(net.params, dg.load(f"specs/{name}.yaml", seed=1).params) > 1e-3  # it moved
+    before, clock = net.params, online.clock
+    for bad in (float("nan"), "0.1"):
+        with pytest.raises(ValueError, match="lr must be a finite number"):
+            online.step({k: u[:, 0] for k, u in U.items()}, {k: v[:, 0] for k, v in Y.items()},
+                        lr=bad)
+    assert np.array_equal(net.params, before) and online.clock == clock
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_run_without_targets_only_simulates(backend):
     net = dg.load("specs/layer_recurrent.yaml", seed=4)
     u = np.random.default_rng(5).standard_normal((T, 1))            # one stream, (T, n)
@@ -273,6 +303,13 @@ def test_bad_stream_data_is_named(backend):
         online.step({"u": np.full((Q, 1), np.nan)})
     with pytest.raises(ValueError, match="loss"):
         online.step(ok, {"y": np.zeros((Q, 1))}, loss="cross_entropy")
+    # The refused steps left the stream as it was: the next one equals a clean stream's.
+    clean = OnlineRTRL(dg.load("specs/layer_recurrent.yaml", seed=4), Q=Q, backend=backend)
+    clean.step(ok, {"y": np.zeros((Q, 1))})
+    u1 = {"u": np.linspace(-1, 1, Q).reshape(Q, 1)}
+    (got, g), (want, g_want) = online.step(u1, {"y": u1["u"]}), clean.step(u1, {"y": u1["u"]})
+    assert np.array_equal(got["y"], want["y"]) and np.array_equal(g, g_want)
+    assert online.clock == clean.clock == 2
     if backend == "compiled":
         with pytest.raises(ValueError, match="input 'u' is missing"):
             online.step({})

@@ -7,6 +7,8 @@ backward layers is refused (it needs the future).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..graph.plan import require_derivatives
@@ -98,13 +100,16 @@ class OnlineRTRL:
             col += n
         return out
 
-    def step(self, inputs, targets=None, loss: str = "sse"):
+    def step(self, inputs, targets=None, loss: str = "sse", lr: float = 0.0):
         """Advance one step.
 
         Parameters
         ----------
         inputs : dict input name -> (Q, n) values at this step
         targets : dict output name -> (Q, n) targets (NaN = none), optional
+        lr : with targets, adapt θ ← θ − lr·g after the step, as :meth:`run` does (the
+            net's parameters hold the result; 0 leaves them alone). The same numbers as
+            setting ``net.params`` from ``g`` yourself, without its two copies per step.
 
         Returns
         -------
@@ -112,11 +117,18 @@ class OnlineRTRL:
         g : (P,) gradient of this step's loss (``sse`` or ``mse`` over its elements), or
             None without targets
         """
-        from .losses import loss_and_adjoint, LossError
         if loss not in ("sse", "mse"):
+            from .losses import LossError
             raise LossError(f"online RTRL takes loss 'sse' or 'mse', not {loss!r}")
+        if lr and not (type(lr) is float and math.isfinite(lr)) and not (
+                isinstance(lr, (int, float, np.floating)) and np.isfinite(lr)):
+            raise ValueError(f"lr must be a finite number, got {lr!r}")
         if self._compiled is not None:
-            return self._step_compiled(inputs, targets, loss)
+            out, g = self._step_compiled(inputs, targets, loss, lr)
+            if lr and g is not None:
+                self.net.params = self._compiled.theta()
+            return out, g
+        from .losses import loss_and_adjoint
         plan = self.net.plan
         X = {k: np.asarray(v, dtype=float).reshape(1, self.Q, -1) for k, v in inputs.items()}
         for k, v in X.items():
@@ -141,9 +153,11 @@ class OnlineRTRL:
         self._sweep.run(trace, consume, clock=self.clock)
         self._state = final_state(plan, trace)
         self.clock += 1
+        if lr and g is not None:
+            self.net.params = self.net.params - lr * g
         return {o: y[0] for o, y in Y.items()}, g
 
-    def _step_compiled(self, inputs, targets, loss):
+    def _step_compiled(self, inputs, targets, loss, lr=0.0):
         """step() on the compiled program: this step's values into its reused buffers."""
         c = self._compiled
         U, Tg = c.U1, c.T1
@@ -165,10 +179,9 @@ class OnlineRTRL:
             self._batch(inputs, list(self.net.plan.inputs), "input", None)   # says what
             self._batch(targets or {}, list(self.net.plan.outputs), "target", None)
             raise
-        if not np.isfinite(U.sum()):
-            self._check_finite(U, list(self.net.plan.inputs))
         c.load(self.net._values)
-        c.advance_one(loss)
+        if not c.advance_one(loss, lr if targets is not None else 0.0):
+            self._check_finite(U, list(self.net.plan.inputs))       # says which input
         self.clock += 1
         Y = c.Y1
         out = {k: Y[0, :, c0:c0 + n].copy() for k, c0, n in self._out_cols}
@@ -239,15 +252,13 @@ class OnlineRTRL:
                 y = None
                 if targets is not None:
                     y = {k: Tg[t, :, c0:c0 + n] for k, c0, n in self._out_cols}
-                out, g = self.step(x, y, loss)
+                out, g = self.step(x, y, loss, lr)
                 for k, c0, n in self._out_cols:
                     Y[t, :, c0:c0 + n] = out[k]
                 if y is not None:
                     e = np.concatenate([(y[k] - out[k]).reshape(-1) for k in names])
                     e = e[~np.isnan(e)]
                     losses[t] = float(e @ e) / (max(e.size, 1) if loss == "mse" else 1)
-                    if lr:
-                        net.params = net.params - lr * g
         outs = {k: Y[:, :, c0:c0 + n] for k, c0, n in self._out_cols}
         return from_internal(outs, form), losses
 

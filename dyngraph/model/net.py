@@ -124,13 +124,13 @@ class Net:
 
     @params.setter
     def params(self, theta) -> None:
-        theta = np.asarray(theta, dtype=float)
+        theta = np.array(theta, dtype=float)
         if theta.shape != (self.plan.n_params,):
             raise ValueError(f"params: expected shape ({self.plan.n_params},), got {theta.shape}")
         # One copy; each block is a view of it (blocks never overlap).
-        theta = theta.copy()
+        values = self._values
         for name, offset, size, shape in self._learned():
-            self._values[name] = theta[offset:offset + size].reshape(shape)
+            values[name] = theta[offset:offset + size].reshape(shape)
 
     def get(self, name: str) -> np.ndarray:
         """Value of a parameter block by name (a copy), e.g. ``net.get("h.W[u]")``."""

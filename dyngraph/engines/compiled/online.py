@@ -59,6 +59,11 @@ def run_stream(fwd, static, ws, Q, P, clock, U, in_tab, Y, Tg, out_tab, loss_cod
     theta_ws : (P,) ws index of every learnable parameter;  lr : SGD step (0: none)
     want_grad : (T,) bool, whether step t had targets;  g : (T or 1, P) gradients written
         (row t, or row 0 overwritten each step when g has one row);  losses : (T,) written
+
+    Returns
+    -------
+    -1, or the first step whose inputs hold NaN or inf (nothing of it or after it is run:
+    the stream stays as the steps before left it)
     """
     T = U.shape[0]
     # The interpreter and the recursion are called with the argument types the other engines
@@ -66,6 +71,13 @@ def run_stream(fwd, static, ws, Q, P, clock, U, in_tab, Y, Tg, out_tab, loss_cod
     # more, every operation included, for literal ints and strided columns (~8 s).
     zero, one, no_tmin = np.int64(0), np.int64(1), np.int64(_NO_TMIN)
     for t in range(T):
+        for k in range(in_tab.shape[0]):
+            n, col = in_tab[k, 1], in_tab[k, 2]
+            for q in range(Q):
+                for i in range(n):
+                    x = U[t, q, col + i]
+                    if x - x != 0.0:
+                        return t
         for k in range(shift_tab.shape[0]):
             s0, n, L = shift_tab[k, 0], shift_tab[k, 1], shift_tab[k, 2]
             for i in range(L * n):
@@ -114,6 +126,7 @@ def run_stream(fwd, static, ws, Q, P, clock, U, in_tab, Y, Tg, out_tab, loss_cod
         if lr != 0.0 and want_grad[t]:
             for p in range(P):
                 ws[theta_ws[p]] -= lr * gr[p]
+    return -1
 
 
 def _i64(rows, width):
@@ -298,7 +311,7 @@ class OnlineProgram:
 
     def theta(self) -> np.ndarray:
         """(P,) the learnable parameters as the workspace holds them."""
-        return self.ws[self.theta_ws].copy()
+        return self.ws[self.theta_ws]            # a new array (an index array's gather)
 
     def advance(self, U, Tg, loss="sse", lr=0.0, want_grad=None, keep_grads=False):
         """Run T = len(U) steps.
@@ -320,21 +333,29 @@ class OnlineProgram:
         losses = np.empty(T)
         if want_grad is None:
             want_grad = np.ones(T, dtype=np.bool_)
-        run_stream(self.fwd, self.static, self.ws, self.Q, self.P, self.clock, U,
-                   self.in_tab, Y, Tg, self.out_tab, LOSS_CODES[loss], self.zero_tab,
-                   self.shift_tab, self.heads, self.coefs, self.states, self.Hflat,
-                   self.Oflat, self.theta_ws, float(lr), want_grad, g, losses)
+        bad = run_stream(self.fwd, self.static, self.ws, self.Q, self.P, self.clock, U,
+                         self.in_tab, Y, Tg, self.out_tab, LOSS_CODES[loss], self.zero_tab,
+                         self.shift_tab, self.heads, self.coefs, self.states, self.Hflat,
+                         self.Oflat, self.theta_ws, float(lr), want_grad, g, losses)
+        if bad >= 0:        # the caller checks its data first; this keeps the clock right
+            self.clock += bad
+            raise ValueError(f"input has NaN or inf at step {self.clock}")
         self.clock += T
         return Y, g, losses
 
-    def advance_one(self, loss="sse"):
-        """One step from :attr:`U1` and :attr:`T1` into :attr:`Y1` and :attr:`g1` (no
-        update)."""
-        run_stream(self.fwd, self.static, self.ws, self.Q, self.P, self.clock, self.U1,
+    def advance_one(self, loss="sse", lr=0.0) -> bool:
+        """One step from :attr:`U1` and :attr:`T1` into :attr:`Y1` and :attr:`g1`, then
+        θ ← θ − lr g in the workspace (:meth:`theta`); False (nothing done) when U1 holds
+        NaN or inf."""
+        bad = run_stream(self.fwd, self.static, self.ws, self.Q, self.P, self.clock, self.U1,
                    self.in_tab, self.Y1, self.T1, self.out_tab, LOSS_CODES[loss],
                    self.zero_tab, self.shift_tab, self.heads, self.coefs, self.states,
-                   self.Hflat, self.Oflat, self.theta_ws, 0.0, self.yes1, self.g1, self.l1)
+                         self.Hflat, self.Oflat, self.theta_ws, float(lr), self.yes1, self.g1,
+                         self.l1)
+        if bad >= 0:
+            return False
         self.clock += 1
+        return True
 
     def state(self):
         """The last L_v values of every node with a lookback, oldest first (as
