@@ -414,9 +414,10 @@ def test_the_taps_of_a_link_join_in_one_product(Q, monkeypatch):
 
 @pytest.mark.parametrize("Q", [1, 3])
 def test_a_bias_row_copy_joins_the_product_after_it(Q):
-    """``copy(X, b)`` followed by a product into X becomes one product that starts X from
-    b (code 1), taps joined after it as before, on a workspace full of NaN; a guarded
-    product, another width, or a mark between them keeps the copy."""
+    """``copy(X, V)`` followed by a product into X becomes one product that starts X from
+    V (code 1), on a workspace full of NaN: V a bias row (taps joined after it as before)
+    or a hoisted part (a moving row: when taps follow, the copy comes back); a guarded
+    product or a mark between them keeps the copy."""
     from dyngraph.engines.compiled import program, vm
     T, S, n, K = 7, 4, 2, 3
     rng = np.random.default_rng(5)
@@ -435,12 +436,22 @@ def test_a_bias_row_copy_joins_the_product_after_it(Q):
     em.copy(sealed, bias, S)
     em.mark()
     em.matvec(sealed, W, y.shift(-1), S, n)
+    Hv = rng.standard_normal((T, Q, S))                     # a hoisted part: a moving row
+    H = em.const(Hv)
+    h1, hK = em.alloc(S), em.alloc(S)
+    em.copy(h1, H, S)
+    em.matvec(h1, W, y.shift(-1), S, n)
+    em.copy(hK, H, S)
+    for j in range(K):                                      # taps: the copy comes back
+        em.matvec(hK, W.cols(j * n), y.shift(-(j + 1)), S, n)
     ops = [int(r[0]) for r in em._rows]
     assert ops == [vm.OPS["matvec_taps"], vm.OPS["matvec"], vm.OPS["copy"], vm.OPS["matvec"],
-                   vm.OPS["copy"], vm.OPS["matvec"]]
-    assert [int(r[4]) for r in em._rows][:2] == [1, 1]
-    assert em._clean == {x.buf, one.buf, kept.buf, sealed.buf}
-    size = math.prod(src.shape) + math.prod(Wv.shape) + S + 4 * T * Q * S
+                   vm.OPS["copy"], vm.OPS["matvec"], vm.OPS["matvec"], vm.OPS["copy"],
+                   vm.OPS["matvec_taps"]]
+    assert [int(r[4]) for r in em._rows] == [1, 1, 0, 0, 0, 0, 1, 0, 0]
+    assert em._clean == {x.buf, one.buf, kept.buf, sealed.buf, h1.buf, hK.buf}
+    size = (math.prod(src.shape) + math.prod(Wv.shape) + S + 6 * T * Q * S
+            + math.prod(Hv.shape))
     program._SPARES.pop(size, None)
     program._give_spare(np.full(size, np.nan))
     em.layout(spare=True)
@@ -455,26 +466,33 @@ def test_a_bias_row_copy_joins_the_product_after_it(Q):
     guarded = np.broadcast_to(b, (T, Q, S)).copy()
     guarded[2:] += src[K - 2 + 2:K - 2 + T] @ Wv[:, :n].T
     assert np.allclose(em.array(kept), guarded, rtol=1e-14, atol=1e-14)
+    assert np.allclose(em.array(h1), first - b + Hv, rtol=1e-14, atol=1e-14)
+    assert np.allclose(em.array(hK), want - b + Hv, rtol=1e-14, atol=1e-14)
 
 
 def test_a_copy_then_an_add_is_one_add_and_lstm_cells_copy_nothing():
-    """``copy(X, V)`` then ``add(X, Y)`` is one add (X = V + Y); an add reading X's own
-    buffer keeps the copy. An LSTM from gates then steps without a single copy."""
+    """``copy(X, V)`` then ``add(X, Y)`` is one add (X = V + Y), and then ``addmul`` one
+    addmul (X = V + Y Z); an add reading X's own row keeps the copy. An LSTM from gates
+    then steps without a single copy."""
     from dyngraph.engines.compiled import CompiledBackend, vm
     T, Q, w = 6, 2, 3
     rng = np.random.default_rng(1)
     Vv, Yv = rng.standard_normal((T + 1, Q, w)), rng.standard_normal((T, Q, w))
     em = Emitter(T, Q)
     V, Y = em.rows(Vv.copy(), 1), em.rows(Yv.copy())
-    x, own = em.alloc(w), em.alloc(w)
+    x, own, fma = em.alloc(w), em.alloc(w), em.alloc(w)
     em.copy(x, V.shift(-1), w)
     em.add(x, Y, w)
     em.copy(own, V, w)
     em.add(own, own, w)
-    assert [int(r[0]) for r in em._rows] == [vm.OPS["add"], vm.OPS["copy"], vm.OPS["add"]]
+    em.copy(fma, V, w)
+    em.addmul(fma, Y, x, w)
+    assert [int(r[0]) for r in em._rows] == [vm.OPS["add"], vm.OPS["copy"], vm.OPS["add"],
+                                             vm.OPS["addmul"]]
     em.run(0, T, 1, 0)
     assert np.allclose(em.array(x), Vv[:T] + Yv, rtol=1e-15, atol=0)
     assert np.allclose(em.array(own), 2 * Vv[1:], rtol=1e-15, atol=0)
+    assert np.allclose(em.array(fma), Vv[1:] + Yv * (Vv[:T] + Yv), rtol=1e-14, atol=1e-15)
     backend = CompiledBackend()
     net = dg.load("specs/lstm.yaml", seed=3)
     X = random_data(net, Q=2, T=8)

@@ -265,8 +265,10 @@ class Emitter:
         self._op("mul3", w, (X, Y, Z))
 
     def addmul(self, X, Y, Z, w, guard=0):
-        """X += Y * Z."""
-        self._op("addmul", w, (X, Y, Z), guard)
+        """X += Y * Z; X = V + Y * Z (code 1) when the operation before was ``copy(X, V,
+        w)``."""
+        first = self._take_copy(X, w, guard, Y, Z)
+        self._op("addmul", w, (X, Y, Z, first), guard, code=int(first is not None))
 
     def vadd(self, X, V, w):
         self._op("vadd", w, (X, None, V))
@@ -275,37 +277,32 @@ class Emitter:
         self._op("vmul", w, (X, None, V))
 
     def matvec(self, X, W, Y, S, n, guard=0):
-        """X[q, :S] += W[:S, col:col+n] @ Y[q, :n] (X = b + ... when the operation before
-        was X = b, a parameter row).
+        """X[q, :S] += W[:S, col:col+n] @ Y[q, :n] (X = V + ... when the operation before
+        was ``copy(X, V, S)``).
 
         A product that continues the previous one — the next tap of the same link: same X,
         W's next n columns, Y's rows a fixed step further — joins it in one ``matvec_taps``
         operation (same sums in the same order)."""
         if self._join_tap(X, W, Y, S, n, guard):
             return
-        bias = self._take_bias_copy(X, S, guard)
-        self._op("matvec", S, (X, Y, W, bias), guard, inner=n, code=int(bias is not None))
+        # X = V + W y in one operation when X was just set to V (the layer's bias row, or
+        # its hoisted part H): one operation less per layer and step, whose dispatch costs
+        # as much as the copy.
+        first = self._take_copy(X, S, guard, Y)
+        self._op("matvec", S, (X, Y, W, first), guard, inner=n, code=int(first is not None))
 
-    def _take_bias_copy(self, X, S, guard):
-        """The bias row of the previous operation when it is ``copy(X, param_row(b), S)``,
-        which is then dropped: the product starts X from b itself (code 1), one operation
-        less per layer and step (the dispatch costs as much as the copy)."""
-        return self._take_copy(X, S, guard, None, bias=True)
-
-    def _take_copy(self, X, w, guard, Y, bias=False):
-        """The source of the previous operation, dropped, when it is ``copy(X, V, w)`` and
-        the operation being added (guard 0, reading Y, not X's buffer) can start from V;
-        ``bias``: only a parameter row (stride 0). None otherwise (nothing changes)."""
-        if guard or len(self._rows) <= self._sealed or (Y is not None and Y.buf == X.buf):
+    def _take_copy(self, X, w, guard, *reads):
+        """The source V of the previous operation, dropped, when it is ``copy(X, V, w)`` and
+        the operation being added (guard 0, reading ``reads``, none of them X's buffer) can
+        start from V instead (code 1); None otherwise (nothing changes)."""
+        if guard or len(self._rows) <= self._sealed or any(
+                Y.buf == X.buf and Y.off == X.off for Y in reads):
             return None
         r, o = self._rows[-1], OPERAND0
         if r[0] != OPS["copy"] or r[1] != w or r[o:o + 4] != [X.buf, X.off, X.col, X.stride]:
             return None
-        V = Ref(*r[o + 4:o + 8])
-        if bias and (V.stride != 0 or self._arrays[V.buf] is None):
-            return None
         self._rows.pop()
-        return V
+        return Ref(*r[o + 4:o + 8])
 
     def _join_tap(self, X, W, Y, S, n, guard):
         if len(self._rows) <= self._sealed:
@@ -321,6 +318,15 @@ class Emitter:
         step = r[o + 15] if K > 1 else Y.off - r[o + 5]
         if W.col != r[o + 10] + K * n or Y.off != r[o + 5] + K * step or step == 0:
             return False
+        if r[0] == OPS["matvec"] and r[4] == 1 and (r[o + 13] or r[o + 15]):
+            # It starts from a row that moves with t, and the taps need V's slot: the copy
+            # comes back as its own operation (a parameter row stays: the taps read V's
+            # column only).
+            copy = [0] * N_FIELDS
+            copy[0], copy[1] = OPS["copy"], S
+            copy[o:o + 8] = r[o:o + 4] + r[o + 12:o + 16]
+            self._rows.insert(len(self._rows) - 1, copy)
+            r[4], r[o + 12:o + 16] = 0, [0, 0, 0, 0]
         r[0], r[o + 13], r[o + 15] = OPS["matvec_taps"], K + 1, step
         return True
 

@@ -122,20 +122,22 @@ def _vmul(prog, k, ws, Q, t):
 
 @njit(cache=True, fastmath=_FM)
 def _matvec(prog, k, ws, Q, t):
-    """X[q, i] += Σ_j Z[i, j] Y[q, j]; code 1: X[q, i] = V[i] + Σ_j ... (V a parameter row:
-    the layer's bias, see ``Emitter.matvec``)."""
+    """X[q, i] += Σ_j Z[i, j] Y[q, j]; code 1: X[q, i] = V[q, i] + Σ_j ... (V a row operand:
+    the layer's bias row or its hoisted part, see ``Emitter.matvec``)."""
     w, inner, code = prog[k, 1], prog[k, 3], prog[k, 4]
     xo, xc, xs = prog[k, 6], prog[k, 7], prog[k, 8]
     yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
+    vo, vc, vs = prog[k, 18], prog[k, 19], prog[k, 20]
     # Unsigned indices: with signed ones numba wraps negatives, and LLVM then does not
     # vectorise (an 8 x 8 product 51 -> 9 ns, measured).
-    zc, zs, vc = uintp(prog[k, 15]), uintp(prog[k, 16]), uintp(prog[k, 19])
+    zc, zs = uintp(prog[k, 15]), uintp(prog[k, 16])
     for q in range(Q):
         xb = uintp(((t + xo) * Q + q) * xs + xc)
         yb = uintp(((t + yo) * Q + q) * ys + yc)
         if code == 1:
+            vb = uintp(((t + vo) * Q + q) * vs + vc)
             for i in range(uintp(w)):
-                ws[xb + i] = ws[vc + i]
+                ws[xb + i] = ws[vb + i]
         for i in range(uintp(w)):
             wb = i * zs + zc
             s = 0.0
@@ -315,16 +317,23 @@ def _mul3(prog, k, ws, Q, t):
 
 @njit(cache=True, fastmath=_FM)
 def _addmul(prog, k, ws, Q, t):
-    """X += Y * Z (a product gate's adjoint to one factor, in one operation)."""
-    w, xo, xc, xs = prog[k, 1], prog[k, 6], prog[k, 7], prog[k, 8]
+    """X += Y * Z (a product gate's adjoint to one factor, in one operation); code 1:
+    X = V + Y * Z (V a row operand)."""
+    w, code, xo, xc, xs = prog[k, 1], prog[k, 4], prog[k, 6], prog[k, 7], prog[k, 8]
     yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
     zo, zc, zs = prog[k, 14], prog[k, 15], prog[k, 16]
+    vo, vc, vs = prog[k, 18], prog[k, 19], prog[k, 20]
     for q in range(Q):
         xb = uintp(((t + xo) * Q + q) * xs + xc)
         yb = uintp(((t + yo) * Q + q) * ys + yc)
         zb = uintp(((t + zo) * Q + q) * zs + zc)
-        for i in range(uintp(w)):
-            ws[xb + i] += ws[yb + i] * ws[zb + i]
+        if code == 1:
+            vb = uintp(((t + vo) * Q + q) * vs + vc)
+            for i in range(uintp(w)):
+                ws[xb + i] = ws[vb + i] + ws[yb + i] * ws[zb + i]
+        else:
+            for i in range(uintp(w)):
+                ws[xb + i] += ws[yb + i] * ws[zb + i]
 
 
 #: every compiled function of the interpreter besides run (their caches are flushed with it)
