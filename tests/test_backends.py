@@ -501,6 +501,36 @@ def test_a_copy_then_an_add_is_one_add_and_lstm_cells_copy_nothing():
     assert vm.OPS["copy"] not in ops and vm.OPS["add"] in ops
 
 
+def test_elementwise_operations_on_whole_rows_and_on_column_ranges():
+    """Operations on whole rows run the Q sequences' rows as one segment; on a column
+    range, or with a parameter row, sequence by sequence: the same numbers either way."""
+    T, Q, w = 4, 3, 5
+    rng = np.random.default_rng(2)
+    Yv, Zv, b = (rng.standard_normal((T, Q, w)), rng.standard_normal((T, Q, w)),
+                 rng.standard_normal(w))
+    em = Emitter(T, Q)
+    Y, Z, B = em.rows(Yv.copy()), em.rows(Zv.copy()), em.param_row(b)
+    whole, part, f, fp, m = (em.alloc(w) for _ in range(5))
+    em.copy(whole, Y, w)
+    em.addmul(whole, Y, Z, w)                       # X = Y + Y Z, whole rows
+    em.copy(part.cols(1), Y.cols(1), w - 2)         # columns 1..3 only
+    em.add(part.cols(1), Z.cols(2), w - 2)
+    em.transfer(f, Y, "tanh", w)
+    em.transfer(fp.cols(2), Z.cols(2), "tanh", w - 2)
+    em.copy(m, B, w)                                # a parameter row: stride 0
+    em.mul(m, Y, w)
+    em.run(0, T, 1, 0)
+    assert np.allclose(em.array(whole), Yv + Yv * Zv, rtol=1e-15, atol=1e-15)
+    want = np.zeros((T, Q, w))
+    want[..., 1:w - 1] = Yv[..., 1:w - 1] + Zv[..., 2:w]
+    assert np.allclose(em.array(part), want, rtol=1e-15, atol=0)
+    assert np.allclose(em.array(f), np.tanh(Yv), rtol=1e-14, atol=0)
+    want = np.zeros((T, Q, w))
+    want[..., 2:] = np.tanh(Zv[..., 2:])
+    assert np.allclose(em.array(fp), want, rtol=1e-14, atol=0)
+    assert np.allclose(em.array(m), b * Yv, rtol=1e-15, atol=0)
+
+
 def test_own_buffers_set_before_read_are_not_zeroed():
     """An own buffer whose first operation assigns its row (copy of a bias row, a transfer)
     is left as the workspace had it, and the results are right even on a workspace full of

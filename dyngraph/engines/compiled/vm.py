@@ -62,7 +62,10 @@ def _zero(prog, k, ws, Q, t):
 def _copy(prog, k, ws, Q, t):
     w, xo, xc, xs = prog[k, 1], prog[k, 6], prog[k, 7], prog[k, 8]
     yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
-    for q in range(Q):
+    nq = Q
+    if xs == w and ys == w:
+        nq, w = 1, w * Q      # whole rows: the Q sequences' side by side
+    for q in range(nq):
         xb = uintp(((t + xo) * Q + q) * xs + xc)
         yb = uintp(((t + yo) * Q + q) * ys + yc)
         for i in range(uintp(w)):
@@ -75,7 +78,10 @@ def _add(prog, k, ws, Q, t):
     w, code, xo, xc, xs = prog[k, 1], prog[k, 4], prog[k, 6], prog[k, 7], prog[k, 8]
     yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
     vo, vc, vs = prog[k, 18], prog[k, 19], prog[k, 20]
-    for q in range(Q):
+    nq = Q
+    if xs == w and ys == w and (code == 0 or vs == w):
+        nq, w = 1, w * Q      # whole rows: the Q sequences' side by side
+    for q in range(nq):
         xb = uintp(((t + xo) * Q + q) * xs + xc)
         yb = uintp(((t + yo) * Q + q) * ys + yc)
         if code == 1:
@@ -91,7 +97,10 @@ def _add(prog, k, ws, Q, t):
 def _mul(prog, k, ws, Q, t):
     w, xo, xc, xs = prog[k, 1], prog[k, 6], prog[k, 7], prog[k, 8]
     yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
-    for q in range(Q):
+    nq = Q
+    if xs == w and ys == w:
+        nq, w = 1, w * Q      # whole rows: the Q sequences' side by side
+    for q in range(nq):
         xb = uintp(((t + xo) * Q + q) * xs + xc)
         yb = uintp(((t + yo) * Q + q) * ys + yc)
         for i in range(uintp(w)):
@@ -226,7 +235,10 @@ def _transfer(prog, k, ws, Q, t):
     w, code = prog[k, 1], prog[k, 4]
     xo, xc, xs = prog[k, 6], prog[k, 7], prog[k, 8]
     yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
-    for q in range(Q):
+    nq = Q
+    if xs == w and ys == w:
+        nq, w = 1, w * Q      # whole rows: the Q sequences' side by side
+    for q in range(nq):
         xb = uintp(((t + xo) * Q + q) * xs + xc)
         yb = uintp(((t + yo) * Q + q) * ys + yc)
         _rules.transfer(code, ws, yb, ws, xb, w)
@@ -240,7 +252,10 @@ def _deriv(prog, k, ws, Q, t):
     yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
     zo, zc, zs = prog[k, 14], prog[k, 15], prog[k, 16]
     vo, vc, vs = prog[k, 18], prog[k, 19], prog[k, 20]
-    for q in range(Q):
+    nq = Q
+    if xs == w and ys == w and zs == w and vs == w:
+        nq, w = 1, w * Q      # whole rows: the Q sequences' side by side
+    for q in range(nq):
         xb = uintp(((t + xo) * Q + q) * xs + xc)
         yb = uintp(((t + yo) * Q + q) * ys + yc)
         zb = uintp(((t + zo) * Q + q) * zs + zc)
@@ -307,7 +322,10 @@ def _mul3(prog, k, ws, Q, t):
     w, xo, xc, xs = prog[k, 1], prog[k, 6], prog[k, 7], prog[k, 8]
     yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
     zo, zc, zs = prog[k, 14], prog[k, 15], prog[k, 16]
-    for q in range(Q):
+    nq = Q
+    if xs == w and ys == w and zs == w:
+        nq, w = 1, w * Q      # whole rows: the Q sequences' side by side
+    for q in range(nq):
         xb = uintp(((t + xo) * Q + q) * xs + xc)
         yb = uintp(((t + yo) * Q + q) * ys + yc)
         zb = uintp(((t + zo) * Q + q) * zs + zc)
@@ -323,7 +341,10 @@ def _addmul(prog, k, ws, Q, t):
     yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
     zo, zc, zs = prog[k, 14], prog[k, 15], prog[k, 16]
     vo, vc, vs = prog[k, 18], prog[k, 19], prog[k, 20]
-    for q in range(Q):
+    nq = Q
+    if xs == w and ys == w and zs == w and (code == 0 or vs == w):
+        nq, w = 1, w * Q      # whole rows: the Q sequences' side by side
+    for q in range(nq):
         xb = uintp(((t + xo) * Q + q) * xs + xc)
         yb = uintp(((t + yo) * Q + q) * ys + yc)
         zb = uintp(((t + zo) * Q + q) * zs + zc)
