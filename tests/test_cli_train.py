@@ -157,17 +157,30 @@ def test_ctrl_c_saves_the_best_weights_so_far(tmp_path):
                              "--method", "adam", "--epochs", "1000000", "--print-every", "1",
                              "-o", str(model)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
+    import threading
+    err = []
     try:
         for line in proc.stderr:             # wait until training is under way
             if line.startswith("epoch") and int(line.split()[1]) >= 3:
                 break
+        # Keep reading its progress lines, as a terminal would: a child blocked on a full
+        # pipe is not what a user's Ctrl-C meets.
+        drain = threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True)
+        drain.start()
         time.sleep(0.2)
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=60)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            drain.join(5)
+            pytest.fail("train went on after SIGINT; its last lines:\n" + "".join(err[-15:]))
+        out = proc.stdout.read()
+        drain.join(5)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 0, out
+    assert proc.returncode == 0, out + "".join(err[-15:])
     assert "stop: interrupted" in out
     import dyngraph as dg
     net = dg.load(model)

@@ -19,7 +19,11 @@ W, a bias vector, μ) is addressed by its own row i instead: ``ws[i * stride + c
 
 Row layout of a program (``N_FIELDS`` columns): op, width, guard delay d (the operation is
 skipped when t - d < tmin: truncated BPTT drops adjoints below tmin), inner size, code, then
-four operands (buffer index, row offset, first column, stride).
+four operands (buffer index, row offset, first column, stride). The code is the transfer of
+transfer and deriv, which of c or 1 - c scale_add takes, and for matvec, matvec_taps, add
+and addmul 1 = X starts from the fourth operand V instead of adding into X (the emitter
+folds a preceding ``copy(X, V)`` in). Operations whose operands are all whole rows
+(width = stride) run the Q sequences' rows as one segment.
 
 Each operation is its own small compiled function and :func:`run` only dispatches: with the
 bodies inline, past nine of them LLVM compiled the whole loop worse — every operation, a
