@@ -156,7 +156,11 @@ def test_ctrl_c_saves_the_best_weights_so_far(tmp_path):
                              os.path.join(SPECS, "narx_parallel.yaml"), "--data", str(path),
                              "--method", "adam", "--epochs", "1000000", "--print-every", "1",
                              "-o", str(model)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True,
+                            # Under a shell's background job SIGINT is ignored, and a Python
+                            # started so never raises KeyboardInterrupt: the child gets the
+                            # default disposition, as in a terminal.
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     import threading
     err = []
     try:
