@@ -20,7 +20,7 @@ from dyngraph.kinds.transfers import TRANSFERS
 numba = pytest.importorskip("numba")
 
 from dyngraph.engines.compiled import generate  # noqa: E402
-from dyngraph.engines.compiled.program import Emitter  # noqa: E402
+from dyngraph.engines.compiled.program import Emitter, Ref  # noqa: E402
 
 RTOL = 1e-12
 
@@ -373,12 +373,17 @@ def test_a_source_not_c_contiguous_is_hoisted_instead():
 
 
 @pytest.mark.parametrize("Q", [1, 3])
-def test_the_taps_of_a_link_join_in_one_product(Q, monkeypatch):
+@pytest.mark.parametrize("n, by_columns", [(2, True), (2, False), (5, True)])
+def test_the_taps_of_a_link_join_in_one_product(Q, n, by_columns, monkeypatch):
     """Products over a link's evenly spaced taps (same X, W's next columns, Y's rows a
     fixed step further) become one matvec_taps operation with the same numbers as one
-    matvec per tap; another X, W's columns not going on, or a mark keeps them apart."""
+    matvec per tap; another X, W's columns not going on, or a mark keeps them apart.
+    Over n ≤ BY_COLUMNS columns the same holds for the transposed form (matvec_t_taps over
+    Wᵀ), unless the emitter is told not to copy parameters."""
     from dyngraph.engines.compiled import vm
-    T, S, n, K = 9, 4, 2, 3
+    from dyngraph.engines.compiled.program import BY_COLUMNS
+    T, S, K = 9, 4, 3
+    t = "_t" if by_columns and n <= BY_COLUMNS else ""
     rng = np.random.default_rng(3)
     src = rng.standard_normal((T + K, Q, n))
     Wv = rng.standard_normal((S, K * n))
@@ -386,7 +391,7 @@ def test_the_taps_of_a_link_join_in_one_product(Q, monkeypatch):
     def emit(join):
         monkeypatch.setattr(Emitter, "_join_tap",
                             Emitter._join_tap if join else lambda *a: False)
-        em = Emitter(T, Q)
+        em = Emitter(T, Q, by_columns=by_columns)
         y, W = em.rows(src.copy(), K), em.param(Wv)
         x, other = em.alloc(S), em.alloc(S)
         for j in range(K):                                  # delays 1, 2, 3
@@ -398,13 +403,15 @@ def test_the_taps_of_a_link_join_in_one_product(Q, monkeypatch):
         return ops, em.array(x).copy(), em.array(other).copy()
 
     ops, x1, o1 = emit(True)
-    assert ops == [vm.OPS["matvec_taps"], vm.OPS["matvec"], vm.OPS["matvec"]]
+    assert ops == [vm.OPS[f"matvec{t}_taps"], vm.OPS[f"matvec{t}"], vm.OPS[f"matvec{t}"]]
     ops0, x0, o0 = emit(False)
-    assert ops0 == [vm.OPS["matvec"]] * 5
+    assert ops0 == [vm.OPS[f"matvec{t}"]] * 5
     want = sum(src[K - j - 1:K - j - 1 + T] @ Wv[:, j * n:(j + 1) * n].T for j in range(K))
     assert np.allclose(x1, want, rtol=1e-14, atol=1e-14) and close(x1, x0)
     assert np.array_equal(o1, o0)
-    em = Emitter(T, Q)
+    assert np.allclose(o1, src[K - 1:K - 1 + T] @ Wv[:, :n].T + src[K - 3:K - 3 + T]
+                       @ Wv[:, :n].T, rtol=1e-14, atol=1e-14)
+    em = Emitter(T, Q, by_columns=by_columns)
     y, W, x = em.rows(src.copy(), K), em.param(Wv), em.alloc(S)
     em.matvec(x, W, y.shift(-1), S, n)
     em.mark()
@@ -413,13 +420,63 @@ def test_the_taps_of_a_link_join_in_one_product(Q, monkeypatch):
 
 
 @pytest.mark.parametrize("Q", [1, 3])
-def test_a_bias_row_copy_joins_the_product_after_it(Q):
+def test_products_over_a_few_columns_run_over_the_transpose(Q):
+    """X += W[:, c:c+n] y and X += W[:, c:c+n]ᵀ y over n ≤ BY_COLUMNS columns run over one
+    transposed copy of W (each the other form of product), which every layout fills again
+    from the parameter's current value; past BY_COLUMNS, or when told not to copy, over W
+    itself."""
+    from dyngraph.engines.compiled import program, vm
+    T, S, m = 5, 6, program.BY_COLUMNS + 1
+    rng = np.random.default_rng(8)
+    Wv = rng.standard_normal((S, 2 + m))
+    y2, ym, g = (rng.standard_normal((T, Q, k)) for k in (2, m, S))
+
+    def emit(by_columns, Wv):
+        em = Emitter(T, Q, by_columns=by_columns)
+        W = em.param(Wv)
+        Y2, Ym, G = em.const(y2), em.const(ym), em.const(g)
+        xf, xm, xb = em.alloc(S), em.alloc(S), em.alloc(2)
+        em.matvec(xf, W, Y2, S, 2)              # two columns: over Wᵀ
+        em.matvec(xm, W.cols(2), Ym, S, m)      # five: over W
+        em.matvec_t(xb, W, G, S, 2)             # the transposed product of two columns
+        em.run(0, T, 1, 0)
+        return ([int(r[0]) for r in em._prog], em.n_buffers,
+                [em.array(x).copy() for x in (xf, xm, xb)])
+
+    ops, n_buffers, got = emit(True, Wv)
+    assert ops == [vm.OPS["matvec_t"], vm.OPS["matvec"], vm.OPS["matvec"]]
+    ops0, n_buffers0, got0 = emit(False, Wv)
+    assert ops0 == [vm.OPS["matvec"], vm.OPS["matvec"], vm.OPS["matvec_t"]]
+    assert n_buffers == n_buffers0 + 1                   # one copy, for both products
+    want = [y2 @ Wv[:, :2].T, ym @ Wv[:, 2:].T, g @ Wv[:, :2]]
+    for a, b, w in zip(got, got0, want):
+        assert np.allclose(a, w, rtol=1e-14, atol=1e-14) and close(a, b)
+    # a template run again on new weights transposes them again
+    names = {id(Wv): ("P", "W"), id(y2): ("D", "y2"), id(ym): ("D", "ym"), id(g): ("D", "g")}
+    em = Emitter(T, Q, names=names)
+    W = em.param(Wv)
+    x = em.alloc(S)
+    em.matvec(x, W, em.const(y2), S, 2)
+    em.run(0, T, 1, 0)
+    tpl = em.template()
+    W2 = rng.standard_normal(Wv.shape)
+    again = Emitter.replay(T, Q, tpl, {"P": {"W": W2}, "D": {"y2": y2, "ym": ym, "g": g}})
+    again.run(0, T, 1, 0)
+    assert np.allclose(again.array(Ref(x.buf, 0, 0, S)), y2 @ W2[:, :2].T, rtol=1e-14,
+                       atol=1e-14)
+
+
+@pytest.mark.parametrize("Q", [1, 3])
+@pytest.mark.parametrize("n", [2, 5])
+def test_a_bias_row_copy_joins_the_product_after_it(Q, n):
     """``copy(X, V)`` followed by a product into X becomes one product that starts X from
     V (code 1), on a workspace full of NaN: V a bias row (taps joined after it as before)
     or a hoisted part (a moving row: when taps follow, the copy comes back); a guarded
-    product or a mark between them keeps the copy."""
+    product or a mark between them keeps the copy. Both forms of the product (n ≤
+    BY_COLUMNS: over Wᵀ, whose copy the layout fills)."""
     from dyngraph.engines.compiled import program, vm
-    T, S, n, K = 7, 4, 2, 3
+    T, S, K = 7, 4, 3
+    t = "_t" if n <= program.BY_COLUMNS else ""
     rng = np.random.default_rng(5)
     src = rng.standard_normal((T + K, Q, n))
     Wv, b = rng.standard_normal((S, K * n)), rng.standard_normal(S)
@@ -445,13 +502,13 @@ def test_a_bias_row_copy_joins_the_product_after_it(Q):
     for j in range(K):                                      # taps: the copy comes back
         em.matvec(hK, W.cols(j * n), y.shift(-(j + 1)), S, n)
     ops = [int(r[0]) for r in em._rows]
-    assert ops == [vm.OPS["matvec_taps"], vm.OPS["matvec"], vm.OPS["copy"], vm.OPS["matvec"],
-                   vm.OPS["copy"], vm.OPS["matvec"], vm.OPS["matvec"], vm.OPS["copy"],
-                   vm.OPS["matvec_taps"]]
+    taps, one_ = vm.OPS[f"matvec{t}_taps"], vm.OPS[f"matvec{t}"]
+    assert ops == [taps, one_, vm.OPS["copy"], one_, vm.OPS["copy"], one_, one_,
+                   vm.OPS["copy"], taps]
     assert [int(r[4]) for r in em._rows] == [1, 1, 0, 0, 0, 0, 1, 0, 0]
     assert em._clean == {x.buf, one.buf, kept.buf, sealed.buf, h1.buf, hK.buf}
-    size = (math.prod(src.shape) + math.prod(Wv.shape) + S + 6 * T * Q * S
-            + math.prod(Hv.shape))
+    size = (math.prod(src.shape) + math.prod(Wv.shape) * (2 if t else 1) + S
+            + 6 * T * Q * S + math.prod(Hv.shape))
     program._SPARES.pop(size, None)
     program._give_spare(np.full(size, np.nan))
     em.layout(spare=True)

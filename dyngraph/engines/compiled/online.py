@@ -144,7 +144,7 @@ class OnlineProgram:
             if node.kind is not None and not node.kind.compilable():
                 raise NotCompilable(f"node {name}: kind {node.kind.name} has no compiled form")
         self.plan, self.Q, self.P = plan, Q, plan.n_params
-        em = self._em = Emitter(1, Q)
+        em = self._em = Emitter(1, Q, by_columns=False)   # the step updates θ in place
         self.blocks = list(plan.blocks)
         for b in self.blocks:
             em.param(values[b.name])           # every block in the workspace, in any case

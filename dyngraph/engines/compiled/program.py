@@ -21,7 +21,12 @@ from .generate import CODES
 from . import vm
 from .vm import N_FIELDS, OPERAND0, OPS
 
-__all__ = ["Ref", "Emitter", "Template", "NotCompilable"]
+__all__ = ["Ref", "Emitter", "Template", "NotCompilable", "BY_COLUMNS"]
+
+#: Products over at most this many columns of a weight matrix (a tap of one to four
+#: inputs) run as axpys over its transpose (:meth:`Emitter.matvec`): measured at S = 10,
+#: 1.3-2x faster up to 4 columns, slower at 10.
+BY_COLUMNS = 4
 
 
 class NotCompilable(Exception):
@@ -105,8 +110,16 @@ class Emitter:
     again on the next call's arrays without emitting (:meth:`replay`).
     """
 
-    def __init__(self, T: int, Q: int, names=None):
+    def __init__(self, T: int, Q: int, names=None, by_columns=True):
         self.T, self.Q = T, Q
+        # Products over a few columns of a weight matrix run over its transpose (see
+        # :meth:`matvec`); off when the program changes the parameters it runs on (online
+        # RTRL's update), which a copy would not follow.
+        self._by_columns = by_columns
+        # Own buffers filled, at every layout, with the transpose of a parameter: buffer ->
+        # the parameter's buffer (and the reverse, to make each transpose once).
+        self._transposed = {}
+        self._transpose_of = {}
         # Registered buffers: the array (None for one allocated here), its shape, and
         # whether the program writes it (then it is copied back after the run).
         self._arrays: List[np.ndarray] = []
@@ -282,14 +295,39 @@ class Emitter:
 
         A product that continues the previous one — the next tap of the same link: same X,
         W's next n columns, Y's rows a fixed step further — joins it in one ``matvec_taps``
-        operation (same sums in the same order)."""
-        if self._join_tap(X, W, Y, S, n, guard):
+        operation (same sums in the same order). Over n ≤ :data:`BY_COLUMNS` columns the
+        product runs as axpys over the rows of Wᵀ (``matvec_t`` / ``matvec_t_taps`` on a
+        transposed copy): a dot product of one to four terms per output does not
+        vectorise, an axpy over the S outputs does (2x at n = 1, bench/README.md)."""
+        Wt = self._columns(W, n)
+        op = "matvec" if Wt is None else "matvec_t"
+        Z = W if Wt is None else Wt
+        if self._join_tap(X, Z, Y, S, n, guard, Wt is not None):
             return
         # X = V + W y in one operation when X was just set to V (the layer's bias row, or
         # its hoisted part H): one operation less per layer and step, whose dispatch costs
         # as much as the copy.
         first = self._take_copy(X, S, guard, Y)
-        self._op("matvec", S, (X, Y, W, first), guard, inner=n, code=int(first is not None))
+        self._op(op, S, (X, Y, Z, first), guard, inner=n, code=int(first is not None))
+
+    def _columns(self, W, n):
+        """The Ref of W[:, col:col+n]ᵀ in a transposed copy of the parameter, when the
+        product over those n columns runs better over it (else None)."""
+        if not self._by_columns or n > BY_COLUMNS:
+            return None
+        b = self._transposed.get(W.buf)
+        if b is None:
+            value = self._arrays[W.buf]
+            if value is None or value.ndim != 2:
+                return None
+            b = len(self._arrays)
+            self._arrays.append(None)
+            self._shapes.append(value.shape[::-1])
+            self._writes.append(False)
+            self._names.append(None)
+            self._transposed[W.buf], self._transpose_of[b] = b, W.buf
+        rows = self._shapes[b][1]
+        return Ref(b, 0, W.col * rows, rows)
 
     def _take_copy(self, X, w, guard, *reads):
         """The source V of the previous operation, dropped, when it is ``copy(X, V, w)`` and
@@ -304,21 +342,27 @@ class Emitter:
         self._rows.pop()
         return Ref(*r[o + 4:o + 8])
 
-    def _join_tap(self, X, W, Y, S, n, guard):
+    def _join_tap(self, X, W, Y, S, n, guard, transposed=False):
+        """Join ``matvec(X, W, Y, S, n)`` (W: the Ref of its operand Z, W's transpose when
+        ``transposed``) to the product before it, when that is the previous tap."""
         if len(self._rows) <= self._sealed:
             return False
         r = self._rows[-1]
         o = OPERAND0
-        if (r[0] not in (OPS["matvec"], OPS["matvec_taps"]) or r[1:4] != [S, guard, n]
+        one, taps = ("matvec_t", "matvec_t_taps") if transposed else ("matvec", "matvec_taps")
+        one, taps = OPS[one], OPS[taps]
+        if (r[0] not in (one, taps) or r[1:4] != [S, guard, n]
                 or r[o:o + 4] != [X.buf, X.off, X.col, X.stride] or Y.buf == X.buf
                 or [r[o + 4], r[o + 6], r[o + 7]] != [Y.buf, Y.col, Y.stride]
                 or [r[o + 8], r[o + 11]] != [W.buf, W.stride]):
             return False
-        K = r[o + 13] if r[0] == OPS["matvec_taps"] else 1
+        K = r[o + 13] if r[0] == taps else 1
         step = r[o + 15] if K > 1 else Y.off - r[o + 5]
-        if W.col != r[o + 10] + K * n or Y.off != r[o + 5] + K * step or step == 0:
+        # the next tap's block: n columns of W further, or n rows of Wᵀ
+        block = n * W.stride if transposed else n
+        if W.col != r[o + 10] + K * block or Y.off != r[o + 5] + K * step or step == 0:
             return False
-        if r[0] == OPS["matvec"] and r[4] == 1 and (r[o + 13] or r[o + 15]):
+        if r[0] == one and r[4] == 1 and (r[o + 13] or r[o + 15]):
             # It starts from a row that moves with t, and the taps need V's slot: the copy
             # comes back as its own operation (a parameter row stays: the taps read V's
             # column only).
@@ -327,12 +371,17 @@ class Emitter:
             copy[o:o + 8] = r[o:o + 4] + r[o + 12:o + 16]
             self._rows.insert(len(self._rows) - 1, copy)
             r[4], r[o + 12:o + 16] = 0, [0, 0, 0, 0]
-        r[0], r[o + 13], r[o + 15] = OPS["matvec_taps"], K + 1, step
+        r[0], r[o + 13], r[o + 15] = taps, K + 1, step
         return True
 
     def matvec_t(self, X, W, Y, S, n, guard=0):
-        """X[q, :n] += W[:S, col:col+n]ᵀ @ Y[q, :S]."""
-        self._op("matvec_t", n, (X, Y, W), guard, inner=S)
+        """X[q, :n] += W[:S, col:col+n]ᵀ @ Y[q, :S]; for n ≤ :data:`BY_COLUMNS` as dot
+        products over the rows of Wᵀ (see :meth:`matvec`)."""
+        Wt = self._columns(W, n)
+        if Wt is not None:
+            self._op("matvec", n, (X, Y, Wt), guard, inner=S)
+        else:
+            self._op("matvec_t", n, (X, Y, W), guard, inner=S)
 
     def diag(self, X, W, Y, S, guard=0):
         """X[q, i] += W[i, col] Y[q, i]."""
@@ -389,33 +438,39 @@ class Emitter:
         ws = _take_spare(base[-1]) if spare else None
         if ws is None:
             ws = np.empty(base[-1])
-        copy_in, zero, _ = self.moves()
+        copy_in, zero, _, transposes = self.moves()
         arrays = self._arrays
         for b, lo, hi in copy_in:
             ws[lo:hi] = arrays[b].reshape(-1)
+        for b, lo, hi in transposes:
+            a = arrays[b]
+            ws[lo:hi].reshape(a.shape[::-1])[...] = a.T
         for lo, hi in zero:
             ws[lo:hi] = 0.0              # the program's own buffers start at zero
         self._ws, self._base = ws, base
 
     def moves(self):
-        """(copies in, zeroed ranges, copies back) of every run: (buffer, lo, hi) for each
-        array handed in and each the program writes, and (lo, hi) of the runs of own
-        buffers that need zeroing (see :meth:`alloc`). Fixed once the program is laid out
+        """(copies in, zeroed ranges, copies back, transposes in) of every run: (buffer, lo,
+        hi) for each array handed in and each the program writes, (lo, hi) of the runs of
+        own buffers that need zeroing (see :meth:`alloc`), and (parameter buffer, lo, hi)
+        of each transposed copy (see :meth:`matvec`). Fixed once the program is laid out
         (kept in its :class:`Template`)."""
         if self._moves is None:
             base, clean = self._layout, self._clean
-            copy_in, back, zero = [], [], []
+            copy_in, back, zero, transposes = [], [], [], []
             for b, (a, lo, hi) in enumerate(zip(self._arrays, base, base[1:])):
                 if a is not None:
                     copy_in.append((b, lo, hi))
                     if self._writes[b]:
                         back.append((b, lo, hi))
+                elif b in self._transpose_of:
+                    transposes.append((self._transpose_of[b], lo, hi))
                 elif b not in clean:
                     if zero and zero[-1][1] == lo:
                         zero[-1] = (zero[-1][0], hi)
                     else:
                         zero.append((lo, hi))
-            self._moves = (tuple(copy_in), tuple(zero), tuple(back))
+            self._moves = (tuple(copy_in), tuple(zero), tuple(back), tuple(transposes))
         return self._moves
 
     @property

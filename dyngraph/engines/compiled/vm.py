@@ -23,7 +23,10 @@ four operands (buffer index, row offset, first column, stride). The code is the 
 transfer and deriv, which of c or 1 - c scale_add takes, and for matvec, matvec_taps, add
 and addmul 1 = X starts from the fourth operand V instead of adding into X (the emitter
 folds a preceding ``copy(X, V)`` in). Operations whose operands are all whole rows
-(width = stride) run the Q sequences' rows as one segment.
+(width = stride) run the Q sequences' rows as one segment. A product comes in two forms,
+dot products over Z's rows (``matvec``, ``matvec_taps``) and axpys over them (``matvec_t``,
+``matvec_t_taps``); the emitter gives each product the form whose inner loop is the longer
+one, over a transposed copy of the weights when needed (``Emitter.matvec``).
 
 Each operation is its own small compiled function and :func:`run` only dispatches: with the
 bodies inline, past nine of them LLVM compiled the whole loop worse — every operation, a
@@ -45,7 +48,8 @@ __all__ = ["run", "run_forward", "runner", "OPS", "FORWARD_OPS", "N_FIELDS", "OP
 #: Operation codes.
 OPS = {"zero": 0, "copy": 1, "add": 2, "mul": 3, "vadd": 4, "vmul": 5, "matvec": 6,
        "matvec_t": 7, "diag": 8, "scale_add": 9, "transfer": 10, "deriv": 11, "outer": 12,
-       "dmul": 13, "dot": 14, "mul3": 15, "addmul": 16, "matvec_taps": 17}
+       "dmul": 13, "dot": 14, "mul3": 15, "addmul": 16, "matvec_taps": 17,
+       "matvec_t_taps": 18}
 OPERAND0 = 5
 N_FIELDS = OPERAND0 + 4 * 4
 
@@ -189,19 +193,50 @@ def _matvec_taps(prog, k, ws, Q, t):
 
 @njit(cache=True, fastmath=_FM)
 def _matvec_t(prog, k, ws, Q, t):
-    """X[q, j] += Σ_i Z[i, j] Y[q, i], as axpys over W's contiguous rows."""
-    w, inner = prog[k, 1], prog[k, 3]
+    """X[q, j] += Σ_i Z[i, j] Y[q, i], as axpys over Z's contiguous rows; code 1: X[q, j] =
+    V[q, j] + Σ_i ... (V a row operand, as in :func:`_matvec`)."""
+    w, inner, code = prog[k, 1], prog[k, 3], prog[k, 4]
     xo, xc, xs = prog[k, 6], prog[k, 7], prog[k, 8]
     yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
+    vo, vc, vs = prog[k, 18], prog[k, 19], prog[k, 20]
     zc, zs = uintp(prog[k, 15]), uintp(prog[k, 16])
     for q in range(Q):
         xb = uintp(((t + xo) * Q + q) * xs + xc)
         yb = uintp(((t + yo) * Q + q) * ys + yc)
+        if code == 1:
+            vb = uintp(((t + vo) * Q + q) * vs + vc)
+            for j in range(uintp(w)):
+                ws[xb + j] = ws[vb + j]
         for i in range(uintp(inner)):
             a = ws[yb + i]
             wb = i * zs + zc
             for j in range(uintp(w)):
                 ws[xb + j] += ws[wb + j] * a
+
+
+@njit(cache=True, fastmath=_FM)
+def _matvec_t_taps(prog, k, ws, Q, t):
+    """X[q, i] += Σ_{j<K} Σ_m Z[j n + m, i] Y_j[q, m]: :func:`_matvec_taps` over the
+    transpose of its weights (Z here is Wᵀ, n = inner), as axpys over Z's rows — the form
+    for taps of a few columns, where a row's dot product would not vectorise. Code 1: X
+    starts from the parameter row at V's column."""
+    w, inner, code = prog[k, 1], prog[k, 3], prog[k, 4]
+    xo, xc, xs = prog[k, 6], prog[k, 7], prog[k, 8]
+    yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
+    zc, zs, vc = uintp(prog[k, 15]), uintp(prog[k, 16]), uintp(prog[k, 19])
+    K, step = prog[k, 18], prog[k, 20]
+    for q in range(Q):
+        xb = uintp(((t + xo) * Q + q) * xs + xc)
+        if code == 1:
+            for i in range(uintp(w)):
+                ws[xb + i] = ws[vc + i]
+        for j in range(K):
+            yb = uintp(((t + yo + j * step) * Q + q) * ys + yc)
+            for m in range(uintp(inner)):
+                a = ws[yb + m]
+                wb = (uintp(j) * uintp(inner) + m) * zs + zc
+                for i in range(uintp(w)):
+                    ws[xb + i] += ws[wb + i] * a
 
 
 @njit(cache=True, fastmath=_FM)
@@ -363,7 +398,8 @@ def _addmul(prog, k, ws, Q, t):
 
 #: every compiled function of the interpreter besides run (their caches are flushed with it)
 OPERATIONS = (_zero, _copy, _add, _mul, _vadd, _vmul, _matvec, _matvec_t, _diag, _scale_add,
-              _transfer, _deriv, _outer, _dmul, _dot, _mul3, _addmul, _matvec_taps)
+              _transfer, _deriv, _outer, _dmul, _dot, _mul3, _addmul, _matvec_taps,
+              _matvec_t_taps)
 
 
 @njit(cache=True)
@@ -402,6 +438,8 @@ def run(prog, ws, Q, t_start, t_stop, step, tmin):
                 _matvec_taps(prog, k, ws, Q, t)
             elif op == 7:
                 _matvec_t(prog, k, ws, Q, t)
+            elif op == 18:
+                _matvec_t_taps(prog, k, ws, Q, t)
             elif op == 10:
                 _transfer(prog, k, ws, Q, t)
             elif op == 11:
@@ -430,7 +468,8 @@ def run(prog, ws, Q, t_start, t_stop, step, tmin):
 #: most costly to compile, ~1.7 s of the ~6 s of all).
 FORWARD_OPS = frozenset(OPS[k] for k in ("zero", "copy", "add", "mul", "vadd", "vmul",
                                          "matvec", "diag", "scale_add", "transfer", "mul3",
-                                         "addmul", "matvec_taps"))
+                                         "addmul", "matvec_taps", "matvec_t",
+                                         "matvec_t_taps"))
 
 
 @njit(cache=True)
@@ -457,6 +496,10 @@ def run_forward(prog, ws, Q, t_start, t_stop, step, tmin):
                 _matvec(prog, k, ws, Q, t)
             elif op == 17:
                 _matvec_taps(prog, k, ws, Q, t)
+            elif op == 18:
+                _matvec_t_taps(prog, k, ws, Q, t)
+            elif op == 7:
+                _matvec_t(prog, k, ws, Q, t)
             elif op == 10:
                 _transfer(prog, k, ws, Q, t)
             elif op == 0:
