@@ -390,7 +390,7 @@ def test_the_taps_of_a_link_join_in_one_product(Q, n, by_columns, monkeypatch):
 
     def emit(join):
         monkeypatch.setattr(Emitter, "_join_tap",
-                            Emitter._join_tap if join else lambda *a: False)
+                            Emitter._join_tap if join else lambda *a, **k: False)
         em = Emitter(T, Q, by_columns=by_columns)
         y, W = em.rows(src.copy(), K), em.param(Wv)
         x, other = em.alloc(S), em.alloc(S)
@@ -403,9 +403,10 @@ def test_the_taps_of_a_link_join_in_one_product(Q, n, by_columns, monkeypatch):
         return ops, em.array(x).copy(), em.array(other).copy()
 
     ops, x1, o1 = emit(True)
-    assert ops == [vm.OPS[f"matvec{t}_taps"], vm.OPS[f"matvec{t}"], vm.OPS[f"matvec{t}"]]
+    one = vm.OPS["matvec_t_taps" if t else "matvec"]
+    assert ops == [vm.OPS[f"matvec{t}_taps"], one, one]
     ops0, x0, o0 = emit(False)
-    assert ops0 == [vm.OPS[f"matvec{t}"]] * 5
+    assert ops0 == [one] * 5
     want = sum(src[K - j - 1:K - j - 1 + T] @ Wv[:, j * n:(j + 1) * n].T for j in range(K))
     assert np.allclose(x1, want, rtol=1e-14, atol=1e-14) and close(x1, x0)
     assert np.array_equal(o1, o0)
@@ -444,7 +445,7 @@ def test_products_over_a_few_columns_run_over_the_transpose(Q):
                 [em.array(x).copy() for x in (xf, xm, xb)])
 
     ops, n_buffers, got = emit(True, Wv)
-    assert ops == [vm.OPS["matvec_t"], vm.OPS["matvec"], vm.OPS["matvec"]]
+    assert ops == [vm.OPS["matvec_t_taps"], vm.OPS["matvec"], vm.OPS["matvec"]]
     ops0, n_buffers0, got0 = emit(False, Wv)
     assert ops0 == [vm.OPS["matvec"], vm.OPS["matvec"], vm.OPS["matvec_t"]]
     assert n_buffers == n_buffers0 + 1                   # one copy, for both products
@@ -502,10 +503,14 @@ def test_a_bias_row_copy_joins_the_product_after_it(Q, n):
     for j in range(K):                                      # taps: the copy comes back
         em.matvec(hK, W.cols(j * n), y.shift(-(j + 1)), S, n)
     ops = [int(r[0]) for r in em._rows]
-    taps, one_ = vm.OPS[f"matvec{t}_taps"], vm.OPS[f"matvec{t}"]
-    assert ops == [taps, one_, vm.OPS["copy"], one_, vm.OPS["copy"], one_, one_,
-                   vm.OPS["copy"], taps]
-    assert [int(r[4]) for r in em._rows] == [1, 1, 0, 0, 0, 0, 1, 0, 0]
+    taps, one_ = vm.OPS[f"matvec{t}_taps"], vm.OPS["matvec_t_taps" if t else "matvec"]
+    copy = vm.OPS["copy"]
+    if t:   # the taps form starts from a parameter row only: h1 keeps its copy of H
+        assert ops == [taps, one_, copy, one_, copy, one_, copy, one_, copy, taps]
+        assert [int(r[4]) for r in em._rows] == [1, 1, 0, 0, 0, 0, 0, 0, 0, 0]
+    else:
+        assert ops == [taps, one_, copy, one_, copy, one_, one_, copy, taps]
+        assert [int(r[4]) for r in em._rows] == [1, 1, 0, 0, 0, 0, 1, 0, 0]
     assert em._clean == {x.buf, one.buf, kept.buf, sealed.buf, h1.buf, hK.buf}
     size = (math.prod(src.shape) + math.prod(Wv.shape) * (2 if t else 1) + S
             + 6 * T * Q * S + math.prod(Hv.shape))

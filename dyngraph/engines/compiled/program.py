@@ -296,19 +296,28 @@ class Emitter:
         A product that continues the previous one — the next tap of the same link: same X,
         W's next n columns, Y's rows a fixed step further — joins it in one ``matvec_taps``
         operation (same sums in the same order). Over n ≤ :data:`BY_COLUMNS` columns the
-        product runs as axpys over the rows of Wᵀ (``matvec_t`` / ``matvec_t_taps`` on a
-        transposed copy): a dot product of one to four terms per output does not
+        product runs as axpys over the rows of Wᵀ (``matvec_t_taps`` on a transposed
+        copy): a dot product of one to four terms per output does not
         vectorise, an axpy over the S outputs does (2x at n = 1, bench/README.md)."""
         Wt = self._columns(W, n)
-        op = "matvec" if Wt is None else "matvec_t"
-        Z = W if Wt is None else Wt
-        if self._join_tap(X, Z, Y, S, n, guard, Wt is not None):
+        if Wt is not None:
+            if self._join_tap(X, Wt, Y, S, n, guard, transposed=True):
+                return
+            # one tap of the taps form (its V slot holds K and the step: V can only be a
+            # parameter row, whose column is all it reads)
+            first = self._take_copy(X, S, guard, Y, moving=False)
+            self._op("matvec_t_taps", S, (X, Y, Wt), guard, inner=n,
+                     code=int(first is not None))
+            v = (first.buf, 1, first.col, 0) if first is not None else (0, 1, 0, 0)
+            self._rows[-1][OPERAND0 + 12:OPERAND0 + 16] = v
+            return
+        if self._join_tap(X, W, Y, S, n, guard):
             return
         # X = V + W y in one operation when X was just set to V (the layer's bias row, or
         # its hoisted part H): one operation less per layer and step, whose dispatch costs
         # as much as the copy.
         first = self._take_copy(X, S, guard, Y)
-        self._op(op, S, (X, Y, Z, first), guard, inner=n, code=int(first is not None))
+        self._op("matvec", S, (X, Y, W, first), guard, inner=n, code=int(first is not None))
 
     def _columns(self, W, n):
         """The Ref of W[:, col:col+n]ᵀ in a transposed copy of the parameter, when the
@@ -329,15 +338,18 @@ class Emitter:
         rows = self._shapes[b][1]
         return Ref(b, 0, W.col * rows, rows)
 
-    def _take_copy(self, X, w, guard, *reads):
+    def _take_copy(self, X, w, guard, *reads, moving=True):
         """The source V of the previous operation, dropped, when it is ``copy(X, V, w)`` and
         the operation being added (guard 0, reading ``reads``, none of them X's buffer) can
-        start from V instead (code 1); None otherwise (nothing changes)."""
+        start from V instead (code 1); None otherwise (nothing changes). ``moving`` False:
+        only a parameter row V (the same row at every step)."""
         if guard or len(self._rows) <= self._sealed or any(
                 Y.buf == X.buf and Y.off == X.off for Y in reads):
             return None
         r, o = self._rows[-1], OPERAND0
         if r[0] != OPS["copy"] or r[1] != w or r[o:o + 4] != [X.buf, X.off, X.col, X.stride]:
+            return None
+        if not moving and (r[o + 5] or r[o + 7]):
             return None
         self._rows.pop()
         return Ref(*r[o + 4:o + 8])
@@ -349,20 +361,20 @@ class Emitter:
             return False
         r = self._rows[-1]
         o = OPERAND0
-        one, taps = ("matvec_t", "matvec_t_taps") if transposed else ("matvec", "matvec_taps")
-        one, taps = OPS[one], OPS[taps]
+        taps = OPS["matvec_t_taps"] if transposed else OPS["matvec_taps"]
+        one = taps if transposed else OPS["matvec"]
         if (r[0] not in (one, taps) or r[1:4] != [S, guard, n]
                 or r[o:o + 4] != [X.buf, X.off, X.col, X.stride] or Y.buf == X.buf
                 or [r[o + 4], r[o + 6], r[o + 7]] != [Y.buf, Y.col, Y.stride]
                 or [r[o + 8], r[o + 11]] != [W.buf, W.stride]):
             return False
-        K = r[o + 13] if r[0] == taps else 1
+        K = r[o + 13] if r[0] == taps else 1    # (a transposed row: K ≥ 1)
         step = r[o + 15] if K > 1 else Y.off - r[o + 5]
         # the next tap's block: n columns of W further, or n rows of Wᵀ
         block = n * W.stride if transposed else n
         if W.col != r[o + 10] + K * block or Y.off != r[o + 5] + K * step or step == 0:
             return False
-        if r[0] == one and r[4] == 1 and (r[o + 13] or r[o + 15]):
+        if r[0] == OPS["matvec"] and r[4] == 1 and (r[o + 13] or r[o + 15]):
             # It starts from a row that moves with t, and the taps need V's slot: the copy
             # comes back as its own operation (a parameter row stays: the taps read V's
             # column only).

@@ -26,7 +26,9 @@ folds a preceding ``copy(X, V)`` in). Operations whose operands are all whole ro
 (width = stride) run the Q sequences' rows as one segment. A product comes in two forms,
 dot products over Z's rows (``matvec``, ``matvec_taps``) and axpys over them (``matvec_t``,
 ``matvec_t_taps``); the emitter gives each product the form whose inner loop is the longer
-one, over a transposed copy of the weights when needed (``Emitter.matvec``).
+one, over a transposed copy of the weights when needed (``Emitter.matvec``). The forward
+rules' products over Wᵀ all take ``matvec_t_taps`` (K = 1 for one tap), so that a
+simulation compiles one function more, not two.
 
 Each operation is its own small compiled function and :func:`run` only dispatches: with the
 bodies inline, past nine of them LLVM compiled the whole loop worse — every operation, a
@@ -193,20 +195,14 @@ def _matvec_taps(prog, k, ws, Q, t):
 
 @njit(cache=True, fastmath=_FM)
 def _matvec_t(prog, k, ws, Q, t):
-    """X[q, j] += Σ_i Z[i, j] Y[q, i], as axpys over Z's contiguous rows; code 1: X[q, j] =
-    V[q, j] + Σ_i ... (V a row operand, as in :func:`_matvec`)."""
-    w, inner, code = prog[k, 1], prog[k, 3], prog[k, 4]
+    """X[q, j] += Σ_i Z[i, j] Y[q, i], as axpys over Z's contiguous rows."""
+    w, inner = prog[k, 1], prog[k, 3]
     xo, xc, xs = prog[k, 6], prog[k, 7], prog[k, 8]
     yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
-    vo, vc, vs = prog[k, 18], prog[k, 19], prog[k, 20]
     zc, zs = uintp(prog[k, 15]), uintp(prog[k, 16])
     for q in range(Q):
         xb = uintp(((t + xo) * Q + q) * xs + xc)
         yb = uintp(((t + yo) * Q + q) * ys + yc)
-        if code == 1:
-            vb = uintp(((t + vo) * Q + q) * vs + vc)
-            for j in range(uintp(w)):
-                ws[xb + j] = ws[vb + j]
         for i in range(uintp(inner)):
             a = ws[yb + i]
             wb = i * zs + zc
@@ -218,8 +214,8 @@ def _matvec_t(prog, k, ws, Q, t):
 def _matvec_t_taps(prog, k, ws, Q, t):
     """X[q, i] += Σ_{j<K} Σ_m Z[j n + m, i] Y_j[q, m]: :func:`_matvec_taps` over the
     transpose of its weights (Z here is Wᵀ, n = inner), as axpys over Z's rows — the form
-    for taps of a few columns, where a row's dot product would not vectorise. Code 1: X
-    starts from the parameter row at V's column."""
+    for taps of a few columns, where a row's dot product would not vectorise; K may be 1.
+    Code 1: X starts from the parameter row at V's column."""
     w, inner, code = prog[k, 1], prog[k, 3], prog[k, 4]
     xo, xc, xs = prog[k, 6], prog[k, 7], prog[k, 8]
     yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
@@ -468,8 +464,7 @@ def run(prog, ws, Q, t_start, t_stop, step, tmin):
 #: most costly to compile, ~1.7 s of the ~6 s of all).
 FORWARD_OPS = frozenset(OPS[k] for k in ("zero", "copy", "add", "mul", "vadd", "vmul",
                                          "matvec", "diag", "scale_add", "transfer", "mul3",
-                                         "addmul", "matvec_taps", "matvec_t",
-                                         "matvec_t_taps"))
+                                         "addmul", "matvec_taps", "matvec_t_taps"))
 
 
 @njit(cache=True)
@@ -498,8 +493,6 @@ def run_forward(prog, ws, Q, t_start, t_stop, step, tmin):
                 _matvec_taps(prog, k, ws, Q, t)
             elif op == 18:
                 _matvec_t_taps(prog, k, ws, Q, t)
-            elif op == 7:
-                _matvec_t(prog, k, ws, Q, t)
             elif op == 10:
                 _transfer(prog, k, ws, Q, t)
             elif op == 0:
