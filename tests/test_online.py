@@ -274,6 +274,58 @@ def test_step_with_lr_adapts_like_setting_params_yourself(backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_step_with_lr_sees_the_parameters_you_set_between_steps(backend):
+    """Between step(lr=) calls the user may set the parameters (``params``, ``set``, a
+    ``run``): the next step starts from what was set, exactly as the numpy reference does;
+    arrays the user got from the net never change under them."""
+    lr = 0.05
+    name = "narx_parallel"
+    U, Y = _problem(dg.load(f"specs/{name}.yaml", seed=1), 31)
+    nets = [dg.load(f"specs/{name}.yaml", seed=1) for _ in range(2)]
+    steppers = [OnlineRTRL(nets[0], Q=Q, backend="numpy"),
+                OnlineRTRL(nets[1], Q=Q, backend=backend)]
+    block = nets[0].block_names[0]
+    kept = []
+    for t in range(T):
+        x = {k: u[:, t] for k, u in U.items()}
+        y = {k: v[:, t] for k, v in Y.items()}
+        for net in nets:
+            if t == 4:
+                net.params = net.params * 0.5
+            elif t == 7:
+                net.set(block, net.get(block) + 0.25)
+        if t == 10:
+            for s in steppers:          # (Q, T, n): three steps of the Q streams
+                s.run({k: u[:, 10:13] for k, u in U.items()},
+                      {k: v[:, 10:13] for k, v in Y.items()}, lr=lr)
+        (want, _), (got, _) = (s.step(x, y, lr=lr) for s in steppers)
+        assert _rel(got["y"], want["y"]) <= 1e-12, t
+        assert _rel(nets[1].params, nets[0].params) <= 1e-12, t
+        kept.append([(n.params, n.get(block)) for n in nets])
+    for (theta_want, value_want), (theta, value) in kept:      # as they were when taken
+        assert _rel(theta, theta_want) <= 1e-12 and _rel(value, value_want) <= 1e-12
+    assert not np.array_equal(kept[-1][1][0], kept[-2][1][0])   # θ moved every step
+
+
+def test_a_step_with_targets_for_some_outputs_only_uses_no_earlier_target():
+    """Two outputs; a step with a target for one of them after a step with both: the
+    compiled step's gradient is the numpy reference's (no target left over)."""
+    spec = ("inputs: {u: 1}\nlayers:\n  h: {size: 3, transfer: tanh, from: {u: 0, h: 1}}\n"
+            "  a: {size: 1, from: h}\n  b: {size: 2, from: h}\noutputs: [a, b]\n")
+    rng = np.random.default_rng(2)
+    steppers = [OnlineRTRL(dg.loads(spec, seed=3), backend=b) for b in ("numpy", "compiled")]
+    assert steppers[1].backend == "compiled"
+    for targets in ({"a": [[0.5]], "b": [[1.0, -1.0]]}, {"a": [[0.2]]}, {"b": [[0.3, 0.1]]},
+                    None, {"a": [[-0.4]], "b": [[0.0, 2.0]]}):
+        x = {"u": rng.standard_normal((1, 1))}
+        (want, g_want), (got, g) = (s.step(x, targets, lr=0.1) for s in steppers)
+        assert all(_rel(got[k], want[k]) <= 1e-12 for k in want)
+        assert (g is None) == (g_want is None)
+        if g is not None:
+            assert _rel(g, g_want) <= 1e-12
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_run_without_targets_only_simulates(backend):
     net = dg.load("specs/layer_recurrent.yaml", seed=4)
     u = np.random.default_rng(5).standard_normal((T, 1))            # one stream, (T, n)

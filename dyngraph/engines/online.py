@@ -68,6 +68,16 @@ class OnlineRTRL:
         self._out_cols = list(self._columns(list(net.plan.outputs)))
         self._out_at = {k: (c0, n) for k, c0, n in self._out_cols}
         self._sweep = _Sweep(net.plan, net._values, Q) if self._compiled is None else None
+        # The net's blocks as the last update of step() left them, and the θ they view:
+        # while the net still holds those very arrays, the workspace holds their values
+        # (no load) and the next update writes θ into them in place (no new arrays).
+        self._left = None
+        if self._compiled is not None:
+            # views of the compiled step's one-step buffers, per input and output
+            c = self._compiled
+            self._u_views = [(k, c.U1[0, :, c0:c0 + n], (Q, n)) for k, c0, n in self._in_cols]
+            self._t_views = {k: (c.T1[0, :, c0:c0 + n], (Q, n)) for k, c0, n in self._out_cols}
+            self._y_views = [(k, c.Y1[0, :, c0:c0 + n]) for k, c0, n in self._out_cols]
 
     @property
     def state(self):
@@ -126,7 +136,7 @@ class OnlineRTRL:
         if self._compiled is not None:
             out, g = self._step_compiled(inputs, targets, loss, lr)
             if lr and g is not None:
-                self.net.params = self._compiled.theta()
+                self._write_back()
             return out, g
         from .losses import loss_and_adjoint
         plan = self.net.plan
@@ -160,32 +170,51 @@ class OnlineRTRL:
     def _step_compiled(self, inputs, targets, loss, lr=0.0):
         """step() on the compiled program: this step's values into its reused buffers."""
         c = self._compiled
-        U, Tg = c.U1, c.T1
         if len(inputs) != len(self._in_cols) or (targets and len(targets) > len(self._out_cols)):
             self._batch(inputs, list(self.net.plan.inputs), "input", None)   # says what
             self._batch(targets, list(self.net.plan.outputs), "target", None)
         try:
-            for k, c0, n in self._in_cols:
+            for k, view, shape in self._u_views:
                 v = inputs[k]
-                U[0, :, c0:c0 + n] = v if getattr(v, "shape", None) == (self.Q, n) \
-                    else np.reshape(v, (self.Q, n))
-            Tg.fill(np.nan)
+                view[...] = v if getattr(v, "shape", None) == shape else np.reshape(v, shape)
+            if not targets or len(targets) < len(self._t_views):
+                c.T1.fill(np.nan)               # an output without a target this step
             if targets:
                 for k, v in targets.items():
-                    c0, n = self._out_at[k]
-                    Tg[0, :, c0:c0 + n] = v if getattr(v, "shape", None) == (self.Q, n) \
-                        else np.reshape(v, (self.Q, n))
+                    view, shape = self._t_views[k]
+                    view[...] = v if getattr(v, "shape", None) == shape else np.reshape(v, shape)
         except (KeyError, ValueError):
             self._batch(inputs, list(self.net.plan.inputs), "input", None)   # says what
             self._batch(targets or {}, list(self.net.plan.outputs), "target", None)
             raise
-        c.load(self.net._values)
+        self._load()
         if not c.advance_one(loss, lr if targets is not None else 0.0):
-            self._check_finite(U, list(self.net.plan.inputs))       # says which input
+            self._check_finite(c.U1, list(self.net.plan.inputs))    # says which input
         self.clock += 1
-        Y = c.Y1
-        out = {k: Y[0, :, c0:c0 + n].copy() for k, c0, n in self._out_cols}
+        out = {k: view.copy() for k, view in self._y_views}
         return out, (None if targets is None else c.g1[0].copy())
+
+    def _load(self):
+        """The net's parameters into the compiled workspace, unless they are the arrays the
+        last update left there (see ``_left``)."""
+        left, values = self._left, self.net._values
+        # ids are safe to compare: _left holds the arrays, so no other can take their ids
+        if left is not None and list(map(id, values.values())) == left[0]:
+            return
+        self._left = None
+        self._compiled.load(values)
+
+    def _write_back(self):
+        """The workspace's updated θ into the net: in place into the arrays the last one
+        left, when the net still holds them (checked by :meth:`_load` this step)."""
+        c = self._compiled
+        if self._left is not None:
+            np.take(c.ws, c.theta_ws, out=self._left[1])
+            return
+        theta = c.theta()                   # a new array, held by nobody else
+        self.net._take_params(theta)
+        values = self.net._values
+        self._left = (list(map(id, values.values())), theta, list(values.values()))
 
     def _check_finite(self, U, names, t0=0):
         if np.all(np.isfinite(U)):

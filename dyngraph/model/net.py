@@ -124,10 +124,14 @@ class Net:
 
     @params.setter
     def params(self, theta) -> None:
-        theta = np.array(theta, dtype=float)
+        self._take_params(np.array(theta, dtype=float))
+
+    def _take_params(self, theta: np.ndarray) -> None:
+        """Make the blocks views of ``theta`` (P,) float64 itself, no copy: for a caller that
+        hands over an array nobody else holds (online RTRL's write-back)."""
         if theta.shape != (self.plan.n_params,):
             raise ValueError(f"params: expected shape ({self.plan.n_params},), got {theta.shape}")
-        # One copy; each block is a view of it (blocks never overlap).
+        # Each block is a view of theta (blocks never overlap).
         values = self._values
         for name, offset, size, shape in self._learned():
             values[name] = theta[offset:offset + size].reshape(shape)
