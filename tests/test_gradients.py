@@ -246,6 +246,49 @@ def test_jacobian(name):
     assert rel_diff(J @ v, fd) <= FD_RTOL
 
 
+@pytest.mark.parametrize("path", SPECS, ids=spec_id)
+def test_rtrl_products_by_blas_equal_those_by_matmul(path, monkeypatch):
+    """RTRL's recursion S += C S_x through dgemm in place (every product, on every spec and
+    Q > 1) gives the same Jacobian as through numpy's matmul, and BPTT's."""
+    from dyngraph.engines import rtrl
+    net = dg.load(path, seed=3)
+    if not net.plan.states or net.plan.backward:
+        pytest.skip("no recursion stepped by the sweep")
+    U, Y = random_problem(net, seed=4, T=7)
+    e, J = net.jacobian(U, Y, method="rtrl", backend="numpy")
+    monkeypatch.setattr(rtrl, "_BLAS_ROWS", 0)
+    e_b, J_b = net.jacobian(U, Y, method="rtrl", backend="numpy")
+    monkeypatch.setattr(rtrl, "_BLAS_ROWS", 1 << 60)
+    e_m, J_m = net.jacobian(U, Y, method="rtrl", backend="numpy")
+    np.testing.assert_array_equal(e_b, e_m)
+    assert rel_diff(J_b, J_m) <= 1e-13 and rel_diff(J, J_m) <= 1e-13
+    assert rel_diff(J_b, net.jacobian(U, Y, method="bptt", backend="numpy")[1]) <= ENGINE_RTOL
+
+
+def test_rtrl_of_a_wide_net_steps_its_products_by_blas(monkeypatch):
+    """pyrenn's 1762-weight net [2, 20, 20, 1]: products into 20 x 1762 rows go to dgemm
+    by default, and the Jacobian equals BPTT's."""
+    from dyngraph.engines import rtrl
+    spec = """
+inputs: {u: 2}
+layers:
+  a1: {size: 20, transfer: tanh, from: {u: 0, a1: 1, a2: 1, a3: [1, 2]}}
+  a2: {size: 20, transfer: tanh, from: {a1: 0, a2: 1, a3: 1}}
+  a3: {size: 1, from: {a2: 0, a3: 1}}
+outputs: [a3]
+"""
+    net = dg.loads(spec, seed=5)
+    assert net.n_params > 1700
+    calls = []
+    real = rtrl._dgemm
+    monkeypatch.setattr(rtrl, "_dgemm", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rng = np.random.default_rng(6)
+    U, Y = rng.uniform(-1, 1, (12, 2)), rng.uniform(-1, 1, (12, 1))
+    e, J = net.jacobian(U, Y, method="rtrl", backend="numpy")
+    assert calls
+    assert rel_diff(J, net.jacobian(U, Y, method="bptt", backend="numpy")[1]) <= ENGINE_RTOL
+
+
 def test_error_vector_order():
     """e runs over outputs (spec order), then sequence q, then time t, then element."""
     net = dg.loads(TWO_OUTPUTS, seed=14)
