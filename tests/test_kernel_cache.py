@@ -133,3 +133,34 @@ def test_the_compile_command_without_numba_says_what_to_install(capsys, monkeypa
     assert main(["compile"]) == 1
     err = capsys.readouterr().err
     assert "pip install numba" in err and "Traceback" not in err
+
+
+def test_a_first_compilation_is_announced_once_and_a_cached_kernel_is_not(tmp_path):
+    """The first call that compiles a kernel says so on the ``dyngraph`` logger (a silent
+    stall of seconds otherwise); a process that loads it from the disk cache says nothing,
+    and neither does a second call."""
+    (tmp_path / "callee.py").write_text(CALLEE.format(7))
+    code = textwrap.dedent(f"""
+        import logging, sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        import callee
+        from dyngraph.engines.compiled.freshness import announce, will_compile
+        print(will_compile(callee.f))
+        announce(callee.f, "test kernel", "1")
+        announce(callee.f, "test kernel", "1")
+        print(callee.f(), will_compile(callee.f))
+    """)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("DYNGRAPH_CACHE", None)
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           env=env, timeout=120) for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr + runs[1].stderr
+    first, second = runs
+    assert first.stdout.split() == ["True", "7", "False"]
+    assert first.stderr.count("compiling the compiled backend's test kernel") == 1
+    assert second.stdout.split() == ["False", "7", "False"]
+    assert "compiling" not in second.stderr
+    off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(env, DYNGRAPH_CACHE="off"), timeout=120)
+    assert off.returncode == 0 and off.stdout.split()[0] == "True"
+    assert "every process compiles (DYNGRAPH_CACHE=off)" in off.stderr

@@ -13,10 +13,15 @@ compiles the kernels itself (~6 s) and writes nothing.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from pathlib import Path
 
-__all__ = ["ensure_fresh", "cache_directory", "cache_off"]
+__all__ = ["ensure_fresh", "cache_directory", "cache_off", "will_compile", "announce"]
+
+_log = logging.getLogger("dyngraph")
+#: dispatchers whose first call in this process was looked at by :func:`announce`
+_SEEN = set()
 
 _STAMP = "dyngraph-kernels.sha256"
 
@@ -61,3 +66,34 @@ def ensure_fresh(modules, dispatchers) -> bool:
         except OSError:
             pass
     return True
+
+
+def will_compile(dispatcher) -> bool:
+    """Whether the first call of ``dispatcher`` in this process compiles it: its disk cache
+    holds no entry for this machine's processor (or the cache is off). False when numba's
+    cache cannot be read this way (it then says nothing rather than something wrong)."""
+    if getattr(dispatcher, "overloads", True):
+        return False            # compiled already, or not a numba dispatcher at all
+    if cache_off():
+        return True
+    try:
+        from numba.core.registry import cpu_target
+        here = cpu_target.target_context.codegen().magic_tuple()
+        index = dispatcher._cache._cache_file._load_index()
+        return not any(key[1] == here for key in index)
+    except Exception:       # numba's private cache layout changed: say nothing
+        return False
+
+
+def announce(dispatcher, what: str, seconds: str) -> None:
+    """Say once, on the ``dyngraph`` logger at WARNING (shown on stderr unless logging is
+    configured otherwise, as matplotlib does for its font cache), that a kernel is about to
+    be compiled: a first call would otherwise stall silently for seconds."""
+    if dispatcher in _SEEN:
+        return
+    _SEEN.add(dispatcher)
+    if will_compile(dispatcher):
+        where = ("every process compiles (DYNGRAPH_CACHE=off)" if cache_off() else
+                 "once per machine; `dyngraph compile` does it ahead of time")
+        _log.warning("dyngraph: compiling the compiled backend's %s (~%s s, %s)",
+                     what, seconds, where)

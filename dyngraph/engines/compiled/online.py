@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .freshness import announce
 from .program import Emitter, NotCompilable
 from .recursion import step_chunk
 from .vm import run as vm_run
@@ -144,6 +145,7 @@ class OnlineProgram:
             if node.kind is not None and not node.kind.compilable():
                 raise NotCompilable(f"node {name}: kind {node.kind.name} has no compiled form")
         self.plan, self.Q, self.P = plan, Q, plan.n_params
+        announce(run_stream, "online RTRL step", "4-6")
         em = self._em = Emitter(1, Q, by_columns=False)   # the step updates θ in place
         self.blocks = list(plan.blocks)
         for b in self.blocks:

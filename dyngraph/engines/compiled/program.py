@@ -17,6 +17,7 @@ from typing import List
 
 import numpy as np
 
+from .freshness import announce
 from .generate import CODES
 from . import vm
 from .vm import N_FIELDS, OPERAND0, OPS
@@ -533,6 +534,10 @@ class Emitter:
             self._prog = self.program()
         if self._runner is None:
             self._runner = vm.runner(self._prog)
+        if self._runner not in _ANNOUNCED:
+            _ANNOUNCED.add(self._runner)
+            announce(self._runner, "interpreter" if self._runner is vm.run_forward else
+                     "interpreter with the derivative rules", "5-10")
         self._runner(self._prog, ws, self.Q, t_start, t_stop, step, tmin)
         arrays = self._arrays
         for b, lo, hi in self._moves[2]:
@@ -540,6 +545,10 @@ class Emitter:
         if spare:
             _give_spare(ws)
             self._ws = None
+
+
+#: runners whose first call this process has looked at (see :func:`.freshness.announce`)
+_ANNOUNCED = set()
 
 
 #: Spare workspaces by size (a few per size, a bounded total), for programs whose
