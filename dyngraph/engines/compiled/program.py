@@ -298,8 +298,8 @@ class Emitter:
         W's next n columns, Y's rows a fixed step further — joins it in one ``matvec_taps``
         operation (same sums in the same order). Over n ≤ :data:`BY_COLUMNS` columns the
         product runs as axpys over the rows of Wᵀ (``matvec_t_taps`` on a transposed
-        copy): a dot product of one to four terms per output does not
-        vectorise, an axpy over the S outputs does (2x at n = 1, bench/README.md)."""
+        copy): a dot product of one to four terms per output does not vectorise, an axpy
+        over the S outputs does (2x at n = 1, bench/README.md)."""
         Wt = self._columns(W, n)
         if Wt is not None:
             if self._join_tap(X, Wt, Y, S, n, guard, transposed=True):
