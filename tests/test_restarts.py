@@ -15,10 +15,8 @@ NET = SPEC_DIR / "narx_parallel.yaml"
 
 @pytest.fixture(scope="module")
 def client():
-    import dask
-    with dask.config.set({"distributed.worker.multiprocessing-method": "fork"}):
-        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                           dashboard_address=":0")
+    from dyngraph.training.restarts import forked_cluster
+    cluster = forked_cluster(2)
     c = distributed.Client(cluster)
     yield c
     c.close()
@@ -89,3 +87,31 @@ def test_cli_restarts_one_line_per_run(tmp_path, record, capsys):
     assert sorted(line.split()[1] for line in out if line.startswith("run ")) == ["0", "1", "2"]
     assert any(line.startswith("chosen: seed") for line in out)
     assert dg.load(model).n_params == dg.load(NET).n_params
+
+
+def _distributed_log_level():
+    import logging
+    return logging.getLogger("distributed").getEffectiveLevel()
+
+
+def test_forked_workers_log_nothing_below_warning_and_the_parent_keeps_its_level(client):
+    """A worker forked while the parent writes a log line can hang on that stream's lock:
+    the workers are forked with Dask's INFO lines off, and keep them off; this process's
+    level is what it was."""
+    import logging
+    from dyngraph.training.restarts import forked_cluster
+    levels = client.run(_distributed_log_level)
+    assert len(levels) == 2 and all(v >= logging.WARNING for v in levels.values())
+    log = logging.getLogger("distributed")
+    before = log.level
+    log.setLevel(logging.DEBUG)
+    try:
+        cluster = forked_cluster(1)
+        try:
+            assert log.level == logging.DEBUG
+            with distributed.Client(cluster) as c:
+                assert set(c.run(_distributed_log_level).values()) == {logging.WARNING}
+        finally:
+            cluster.close()
+    finally:
+        log.setLevel(before)

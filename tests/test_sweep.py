@@ -40,11 +40,9 @@ def same_runs(a, b):
 
 
 def test_a_cell_is_dg_train_with_restarts_on_two_workers_or_none(record, seq):
-    import dask
+    from dyngraph.training.restarts import forked_cluster
     u, y = record
-    with dask.config.set({"distributed.worker.multiprocessing-method": "fork"}):
-        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                           dashboard_address=":0")
+    cluster = forked_cluster(2)
     client = distributed.Client(cluster)
     try:
         finished = []

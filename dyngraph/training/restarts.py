@@ -31,25 +31,47 @@ from ..language.loader import loads_spec
 from ..language.writer import spec_to_yaml
 from .train import TrainResult, train
 
-__all__ = ["RestartsResult", "Ensemble", "train_restarts", "local_client", "run_jobs",
+__all__ = ["RestartsResult", "Ensemble", "train_restarts", "local_client", "forked_cluster",
+           "run_jobs",
            "make_job", "gather", "restart_seeds", "check_local_options"]
 
 _LOCAL = {"client": None}
 _LOCK = threading.Lock()
 
 
+def forked_cluster(n_workers: int):
+    """A ``distributed.LocalCluster`` of ``n_workers`` forked processes, one thread each, no
+    dashboard port.
+
+    Forked workers need no ``if __name__ == "__main__":`` guard in the user's script
+    (spawned ones would re-run it). But a fork copies the parent's locks as they are: a
+    worker forked while a thread of the parent was writing a log line (Dask's event loop
+    says a dozen things at INFO while the cluster starts) hangs for good on that stream's
+    lock at its own first line — seen in a CI run, both workers waiting on it. So Dask's
+    INFO lines are off while the workers are forked, and in the workers for their life;
+    the parent's logger level is put back afterwards.
+    """
+    import logging
+
+    import dask
+    from distributed import LocalCluster
+    log = logging.getLogger("distributed")
+    level = log.level
+    log.setLevel(max(logging.WARNING, log.getEffectiveLevel()))
+    try:
+        with dask.config.set({"distributed.worker.multiprocessing-method": "fork"}):
+            return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                dashboard_address=":0")
+    finally:
+        log.setLevel(level)
+
+
 def local_client():
     """The embedded LocalCluster's client (started once, closed at exit)."""
     with _LOCK:
         if _LOCAL["client"] is None:
-            import dask
-            from distributed import Client, LocalCluster
-            # Forked workers need no `if __name__ == "__main__":` guard in the user's
-            # script (spawned ones would re-run it); no dashboard port is taken.
-            with dask.config.set({"distributed.worker.multiprocessing-method": "fork"}):
-                cluster = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1,
-                                       processes=True, dashboard_address=":0")
-            _LOCAL["client"] = Client(cluster)
+            from distributed import Client
+            _LOCAL["client"] = Client(forked_cluster(os.cpu_count() or 1))
             atexit.register(_close_local)
         return _LOCAL["client"]
 
