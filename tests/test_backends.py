@@ -420,6 +420,48 @@ def test_the_taps_of_a_link_join_in_one_product(Q, n, by_columns, monkeypatch):
     assert len(em._rows) == 2                               # a mark seals what is before it
 
 
+@pytest.mark.parametrize("name", ["lstm", "gru"])
+def test_layers_reading_the_same_sources_share_one_product(name, monkeypatch):
+    """In a simulation, layers that read the same sources at the same delays (an LSTM's
+    four gates, a GRU's two) take their net inputs from one product per link and tap over
+    their stacked weights — bit for bit the simulation without it; a gradient's forward
+    pass (which keeps caches) is left as it was."""
+    from dyngraph.engines.compiled import program, run, vm
+    products = {vm.OPS[k] for k in ("matvec", "matvec_taps", "matvec_t", "matvec_t_taps")}
+    runs = []
+    real = program.Emitter.run
+
+    def spy(self, *args, **kwargs):
+        out = real(self, *args, **kwargs)
+        runs.append([int(r[0]) for r in self._prog])
+        return out
+    monkeypatch.setattr(program.Emitter, "run", spy)
+    X = random_data(dg.load(f"specs/{name}.yaml"), Q=2, T=9)
+    fused_net, plain_net = dg.load(f"specs/{name}.yaml"), dg.load(f"specs/{name}.yaml")
+    assert fused_net.plan is not plain_net.plan         # no template shared between them
+    fused = fused_net.simulate(X, backend="compiled")
+    fused_ops = runs[-1]
+    real_groups = run._fusion_groups
+    monkeypatch.setattr(run, "_fusion_groups", lambda *a: {})
+    plain = plain_net.simulate(X, backend="compiled")
+    plain_ops = runs[-1]
+    gates = {"lstm": 4, "gru": 2}[name]
+    n_fused = sum(op in products for op in fused_ops)
+    n_plain = sum(op in products for op in plain_ops)
+    assert n_plain - n_fused == 2 * (gates - 1)         # one input and one recurrent product
+    for k in fused:
+        np.testing.assert_array_equal(fused[k], plain[k])
+    gradient_ops = []
+    for fusion in (False, True):
+        if fusion:
+            monkeypatch.setattr(run, "_fusion_groups", real_groups)
+        runs.clear()
+        net = dg.load(f"specs/{name}.yaml")
+        net.gradient(X, _targets(net, 2, 9), backend="compiled")
+        gradient_ops.append(runs[0])
+    assert gradient_ops[0] == gradient_ops[1]
+
+
 @pytest.mark.parametrize("Q", [1, 3])
 def test_products_over_a_few_columns_run_over_the_transpose(Q):
     """X += W[:, c:c+n] y and X += W[:, c:c+n]ᵀ y over n ≤ BY_COLUMNS columns run over one

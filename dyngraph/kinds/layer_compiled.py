@@ -41,7 +41,40 @@ class CompiledLayerRules:
             else:
                 em.diag(dst, W.cols(j), src, self.S)
 
-    def emit_forward(self, em, P, H, inside, out):
+    def fusion_key(self, stepped):
+        """What layers must share for one product to give all their net inputs (the gates
+        of an LSTM): the links' sources and delays, and whether there is a bias; None when
+        this layer cannot take part (a product net, a linear transfer, a weight that is not
+        full, a link not stepped — ``stepped``: the link indices read in the loop)."""
+        if (self.prod or self.transfer.linear or set(stepped) != set(range(len(self.links)))
+                or any(link.weight != "full" for link in self.links)):
+            return None
+        return (tuple((link.source, tuple(link.delays)) for link in self.links),
+                bool(self.bias))
+
+    @staticmethod
+    def emit_fused(em, P, members, inside):
+        """One step's net inputs n(t) of every layer in ``members`` (equal ``fusion_key``),
+        side by side in one fresh buffer: Σ_l W_l s over the members' weights stacked, one
+        product per link and tap instead of one per member — the same sums in the same
+        order as each member's own. Returns the Ref of each member's n(t)."""
+        first = members[0]
+        width = sum(k.S for k in members)
+        Z = em.alloc(width)
+        if first.bias:
+            em.copy(Z, em.stacked_row([P[k.bias] for k in members]), width)
+        for l, link in enumerate(first.links):
+            W = em.stacked([P[k.links[l].block] for k in members])
+            n = P[link.block].shape[1] // link.k
+            for j, src in enumerate(inside[l]):
+                em.matvec(Z, W.cols(j * n), src, width, n)
+        refs, col = [], 0
+        for k in members:
+            refs.append(Z.cols(col))
+            col += k.S
+        return refs
+
+    def emit_forward(self, em, P, H, inside, out, net=None):
         """Operations of one step.
 
         Parameters
@@ -51,12 +84,16 @@ class CompiledLayerRules:
         H : ``hoist()`` over all T of the links not stepped (or ())
         inside : {link index: [Ref of s(t - d_j) for each delay j]}
         out : Ref of a(t)
+        net : Ref of n(t) when :meth:`emit_fused` made it already (then only f is left)
 
         Returns
         -------
         the cache, as ``step`` returns it: a tuple of Refs (or arrays)
         """
         S, name = self.S, self.transfer_name
+        if net is not None:
+            em.transfer(out, net, name, S)
+            return (net, out)
         if not (self.prod or self.transfer.linear or H or self.bias) and len(inside) == 1:
             (l, taps), = inside.items()
             if self.links[l].weight == "identity" and len(taps) == 1:

@@ -19,6 +19,7 @@ import numpy as np
 
 from .freshness import announce
 from .generate import CODES
+from .spares import SPARES as _SPARES, give as _give_spare, take as _take_spare  # noqa: F401
 from . import vm
 from .vm import N_FIELDS, OPERAND0, OPS
 
@@ -117,10 +118,11 @@ class Emitter:
         # :meth:`matvec`); off when the program changes the parameters it runs on (online
         # RTRL's update), which a copy would not follow.
         self._by_columns = by_columns
-        # Own buffers filled, at every layout, with the transpose of a parameter: buffer ->
-        # the parameter's buffer (and the reverse, to make each transpose once).
-        self._transposed = {}
-        self._transpose_of = {}
+        # Own buffers filled, at every layout, from parameters: buffer -> (how, the source
+        # buffers), how being "T" (the transpose of one), "stack" (their rows one after
+        # the other) or "stack.T"; and (how, sources) -> buffer, to make each one once.
+        self._derived = {}
+        self._derived_of = {}
         # Registered buffers: the array (None for one allocated here), its shape, and
         # whether the program writes it (then it is copied back after the run).
         self._arrays: List[np.ndarray] = []
@@ -323,21 +325,45 @@ class Emitter:
     def _columns(self, W, n):
         """The Ref of W[:, col:col+n]ᵀ in a transposed copy of the parameter, when the
         product over those n columns runs better over it (else None)."""
-        if not self._by_columns or n > BY_COLUMNS:
+        if not self._by_columns or n > BY_COLUMNS or len(self._shapes[W.buf]) != 2:
             return None
-        b = self._transposed.get(W.buf)
-        if b is None:
-            value = self._arrays[W.buf]
-            if value is None or value.ndim != 2:
-                return None
-            b = len(self._arrays)
-            self._arrays.append(None)
-            self._shapes.append(value.shape[::-1])
-            self._writes.append(False)
-            self._names.append(None)
-            self._transposed[W.buf], self._transpose_of[b] = b, W.buf
+        if self._arrays[W.buf] is not None:
+            how, sources = "T", (W.buf,)
+        elif self._derived.get(W.buf, ("",))[0] == "stack":
+            how, sources = "stack.T", self._derived[W.buf][1]
+        else:
+            return None
+        b = self._derive(how, sources, self._shapes[W.buf][::-1])
         rows = self._shapes[b][1]
         return Ref(b, 0, W.col * rows, rows)
+
+    def _derive(self, how, sources, shape):
+        """The own buffer ``how`` makes of the parameter buffers ``sources`` (made once)."""
+        b = self._derived_of.get((how, sources))
+        if b is None:
+            b = len(self._arrays)
+            self._arrays.append(None)
+            self._shapes.append(tuple(shape))
+            self._writes.append(False)
+            self._names.append(None)
+            self._derived[b], self._derived_of[(how, sources)] = (how, sources), b
+        return b
+
+    def stacked(self, values) -> Ref:
+        """Parameters of equal columns (each (S_i, m), or vectors (S_i,)) as one parameter
+        of their rows one after the other, (Σ S_i, m), filled from them at every layout: the
+        weights of layers that share one product (see the layer kind's ``emit_fused``)."""
+        refs = [self.param(v) for v in values]
+        shapes = [self._shapes[r.buf] for r in refs]
+        rows = sum(sh[0] for sh in shapes)
+        b = self._derive("stack", tuple(r.buf for r in refs), (rows,) + tuple(shapes[0][1:]))
+        return Ref(b, 0, 0, shapes[0][1] if len(shapes[0]) == 2 else 1)
+
+    def stacked_row(self, values) -> Ref:
+        """Vector parameters one after the other as a row operand, the same row at every
+        step and sequence (as :meth:`param_row`)."""
+        r = self.stacked(values)
+        return Ref(r.buf, 0, r.col, 0)
 
     def _take_copy(self, X, w, guard, *reads, moving=True):
         """The source V of the previous operation, dropped, when it is ``copy(X, V, w)`` and
@@ -451,39 +477,46 @@ class Emitter:
         ws = _take_spare(base[-1]) if spare else None
         if ws is None:
             ws = np.empty(base[-1])
-        copy_in, zero, _, transposes = self.moves()
+        copy_in, zero, _, derived = self.moves()
         arrays = self._arrays
         for b, lo, hi in copy_in:
             ws[lo:hi] = arrays[b].reshape(-1)
-        for b, lo, hi in transposes:
-            a = arrays[b]
-            ws[lo:hi].reshape(a.shape[::-1])[...] = a.T
+        for how, sources, lo, hi, shape in derived:
+            out = ws[lo:hi].reshape(shape)
+            if how == "T":
+                out[...] = arrays[sources[0]].T
+            elif how == "stack":
+                np.concatenate([arrays[b] for b in sources], axis=0, out=out)
+            else:                               # "stack.T"
+                np.concatenate([arrays[b].T for b in sources], axis=1, out=out)
         for lo, hi in zero:
             ws[lo:hi] = 0.0              # the program's own buffers start at zero
         self._ws, self._base = ws, base
 
     def moves(self):
-        """(copies in, zeroed ranges, copies back, transposes in) of every run: (buffer, lo,
+        """(copies in, zeroed ranges, copies back, derived in) of every run: (buffer, lo,
         hi) for each array handed in and each the program writes, (lo, hi) of the runs of
-        own buffers that need zeroing (see :meth:`alloc`), and (parameter buffer, lo, hi)
-        of each transposed copy (see :meth:`matvec`). Fixed once the program is laid out
-        (kept in its :class:`Template`)."""
+        own buffers that need zeroing (see :meth:`alloc`), and (how, source buffers, lo,
+        hi, shape) of each buffer made from parameters (transposed or stacked copies: see
+        :meth:`matvec`, :meth:`stacked`). Fixed once the program is laid out (kept in its
+        :class:`Template`)."""
         if self._moves is None:
             base, clean = self._layout, self._clean
-            copy_in, back, zero, transposes = [], [], [], []
+            copy_in, back, zero, derived = [], [], [], []
             for b, (a, lo, hi) in enumerate(zip(self._arrays, base, base[1:])):
                 if a is not None:
                     copy_in.append((b, lo, hi))
                     if self._writes[b]:
                         back.append((b, lo, hi))
-                elif b in self._transpose_of:
-                    transposes.append((self._transpose_of[b], lo, hi))
+                elif b in self._derived:
+                    how, sources = self._derived[b]
+                    derived.append((how, sources, lo, hi, self._shapes[b]))
                 elif b not in clean:
                     if zero and zero[-1][1] == lo:
                         zero[-1] = (zero[-1][0], hi)
                     else:
                         zero.append((lo, hi))
-            self._moves = (tuple(copy_in), tuple(zero), tuple(back), tuple(transposes))
+            self._moves = (tuple(copy_in), tuple(zero), tuple(back), tuple(derived))
         return self._moves
 
     @property
@@ -549,32 +582,3 @@ class Emitter:
 
 #: runners whose first call this process has looked at (see :func:`.freshness.announce`)
 _ANNOUNCED = set()
-
-
-#: Spare workspaces by size (a few per size, a bounded total), for programs whose
-#: workspace is not needed after the run. A list pop / append is atomic, so two threads
-#: never share one.
-_SPARES = {}
-_SPARE_BYTES = 256 * 2 ** 20
-
-
-#: bytes held in the pool (a soft bound: threads may race on it by a workspace or two)
-_SPARE_HELD = [0]
-
-
-def _take_spare(n):
-    pool = _SPARES.get(n)
-    try:
-        ws = pool.pop() if pool else None
-    except IndexError:
-        return None
-    if ws is not None:
-        _SPARE_HELD[0] -= ws.nbytes
-    return ws
-
-
-def _give_spare(ws):
-    pool = _SPARES.setdefault(ws.size, [])
-    if len(pool) < 2 and _SPARE_HELD[0] + ws.nbytes <= _SPARE_BYTES:
-        pool.append(ws)
-        _SPARE_HELD[0] += ws.nbytes

@@ -26,6 +26,21 @@ _NO_TMIN = -(1 << 60)
 _COMPILABLE = {}
 
 
+def _fusion_groups(plan, comp, links):
+    """Layers of a component whose net inputs one product can give (equal ``fusion_key``
+    of their kinds; ``links``: the link indices each reads in the loop): {first member:
+    members in component order}. Emitting the product at the first member's turn is
+    right: the members read the same sources, so a source they read at delay 0 comes
+    before every one of them in the plan's order, and none reads another member at 0."""
+    by_key = {}
+    for v in comp.nodes:
+        key_of = getattr(plan.nodes[v].kind, "fusion_key", None)
+        key = key_of(links[v]) if key_of is not None else None
+        if key is not None:
+            by_key.setdefault(key, []).append(v)
+    return {group[0]: group for group in by_key.values() if len(group) > 1}
+
+
 def _compilable(plan, comp):
     entry = _COMPILABLE.get(id(comp))
     if entry is not None and entry[0]() is comp:
@@ -160,6 +175,10 @@ class CompiledBackend:
         # lookback, so read at delay 0 only); it is neither copied in nor back.
         local = {v: em.alloc(plan.nodes[v].size) for v in comp.nodes
                  if values and v not in read_after(plan, comp)}
+        # Values only: layers that read the same sources at the same delays get their net
+        # inputs from one product over their stacked weights (the layer kind's emit_fused).
+        fused = _fusion_groups(plan, comp, links) if values else {}
+        nets = {}
         try:
             for name in comp.nodes:
                 node = plan.nodes[name]
@@ -174,8 +193,13 @@ class CompiledBackend:
                     inside[l] = [em.rows(A[link.source], Ls - d,
                                          writes=link.source in members)
                                  for d in link.delays]
+                if name in fused:
+                    kinds = [plan.nodes[v].kind for v in fused[name]]
+                    nets.update(zip(fused[name], node.kind.emit_fused(em, P, kinds, inside)))
                 out = local.get(name) or em.rows(A[name], node.lookback)
-                emitted[name] = node.kind.emit_forward(em, P, Hs.get(name, ()), inside, out)
+                emitted[name] = node.kind.emit_forward(em, P, Hs.get(name, ()), inside, out,
+                                                       **({"net": nets[name]}
+                                                          if name in nets else {}))
         except NotCompilable:
             return False
         em.run(0, T, 1, _NO_TMIN, spare=values)
