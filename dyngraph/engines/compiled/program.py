@@ -20,7 +20,7 @@ import numpy as np
 from .freshness import announce
 from .generate import CODES
 from .spares import SPARES as _SPARES, give as _give_spare, take as _take_spare  # noqa: F401
-from . import vm
+from . import vm, workspace
 from .vm import N_FIELDS, OPERAND0, OPS
 
 __all__ = ["Ref", "Emitter", "Template", "NotCompilable", "BY_COLUMNS"]
@@ -60,6 +60,8 @@ _MISSING = object()
 
 #: operations that set X's row (all Q sequences, the given width) without reading it
 _ASSIGNS = frozenset(("zero", "copy", "mul3", "transfer", "deriv"))
+#: ... and those that do with code 1 (X = V + ..., see :meth:`Emitter.matvec`)
+_ASSIGNS_FROM_V = frozenset(("add", "addmul", "matvec", "matvec_taps", "matvec_t_taps"))
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ class Template:
     program: np.ndarray
     #: anything the caller keeps beside it (the forward caches' Refs)
     extra: object = None
-    #: the workspace layout (start of every buffer, then the total), fixed by the shapes
+    #: the workspace layout (the start of every buffer, and the total), fixed by the shapes
     base: tuple = ()
     #: the interpreter function that runs it (:func:`.vm.runner`)
     runner: object = None
@@ -142,6 +144,8 @@ class Emitter:
         # and the own buffers any operation touched so far.
         self._clean = set()
         self._seen = set()
+        self._covered = {}          # own buffer -> columns assigned so far (None: done)
+        self._used = set()          # buffers some operation reads or writes
         self._moves = None
 
     @classmethod
@@ -248,18 +252,32 @@ class Emitter:
         for k, r in enumerate(operands):
             r = r or _NONE
             row[OPERAND0 + 4 * k:OPERAND0 + 4 * k + 4] = [r.buf, r.off, r.col, r.stride]
+            self._used.add(r.buf)
             if r is not _NONE and self._arrays[r.buf] is None:
-                self._track(r, k == 0 and name in _ASSIGNS and guard == 0, width)
+                assigns = name in _ASSIGNS or code == 1 and name in _ASSIGNS_FROM_V
+                self._track(r, k == 0 and assigns and guard == 0, width)
         self._rows.append(row)
 
     def _track(self, r, assigns, width):
-        """Whether an own buffer stays clean (see :meth:`alloc`) after this operand."""
-        if r.buf not in self._seen:
-            self._seen.add(r.buf)
-            if assigns and r.off == 0 and r.col == 0 and width == r.stride:
-                self._clean.add(r.buf)
-        elif r.off != 0:
-            self._clean.discard(r.buf)
+        """Whether an own buffer stays clean (see :meth:`alloc`) after this operand: its
+        first operations assign its row's columns, side by side until they cover it (the
+        gates of a fused LSTM, each its slice), before any operation reads it; and no
+        operation reaches another step's row."""
+        b = r.buf
+        if r.off != 0:
+            self._clean.discard(b)
+            self._covered[b] = None
+        elif b not in self._seen or self._covered.get(b) is not None:
+            self._seen.add(b)
+            covered = self._covered.get(b, 0)
+            if assigns and r.col == covered:
+                covered += width
+                self._covered[b] = covered
+                if covered == r.stride:
+                    self._clean.add(b)
+                    self._covered[b] = None
+            else:
+                self._covered[b] = None     # read (or added to) before it was covered
 
     def zero(self, X, w):
         self._op("zero", w, (X,))
@@ -444,8 +462,24 @@ class Emitter:
         self._op("dot", w, (X, Y, Z), code=int(subtract))
 
     def transfer(self, X, N, name, w):
-        """X = f(N) for the transfer ``name``."""
-        self._op("transfer", w, (X, N), code=self.code(name))
+        """X = f(N) for the transfer ``name``. A transfer that continues the previous
+        operation — the same transfer, X and N each its next columns — widens it instead
+        (fused gates with one transfer, side by side: one call for the three sigmoids of
+        an LSTM, where each costs ~25 ns of dispatch besides its elements)."""
+        code = self.code(name)
+        if len(self._rows) > self._sealed:
+            last = self._rows[-1]
+            x, n = OPERAND0, OPERAND0 + 4
+            if (last[0] == OPS["transfer"] and last[4] == code
+                    and last[x:x + 4] == [X.buf, X.off, X.col - last[1], X.stride]
+                    and last[n:n + 4] == [N.buf, N.off, N.col - last[1], N.stride]):
+                if self._arrays[X.buf] is None:
+                    self._track(X, True, w)
+                if self._arrays[N.buf] is None:
+                    self._track(N, False, w)
+                last[1] += w
+                return
+        self._op("transfer", w, (X, N), code=code)
 
     def deriv(self, X, G, N, A, name, w):
         """X = G * f'(N, A)."""
@@ -465,58 +499,27 @@ class Emitter:
         return self._sealed
 
     def layout(self, spare=False) -> None:
-        """Copy the buffers side by side into one workspace (:attr:`ws`; buffer b starts
-        at ``base[b]``). Operations may still be added afterwards, not buffers. ``spare``:
-        take the workspace from the pool of spare ones (see :meth:`run`)."""
+        """Copy the buffers into one workspace (:attr:`ws`; buffer b starts at
+        ``base[b]``, see :mod:`.workspace`). Operations may still be added afterwards, not
+        buffers. ``spare``: take the workspace from the pool of spare ones (see
+        :meth:`run`)."""
         if not self._layout:
-            base = [0]
-            for shape in self._shapes:
-                base.append(base[-1] + math.prod(shape))
-            self._layout = tuple(base)
-        base = self._layout
-        ws = _take_spare(base[-1]) if spare else None
+            self._layout = workspace.arrange(self._shapes, self._arrays, self._derived,
+                                             self._used)
+        base, total = self._layout
+        ws = _take_spare(total) if spare else None
         if ws is None:
-            ws = np.empty(base[-1])
-        copy_in, zero, _, derived = self.moves()
-        arrays = self._arrays
-        for b, lo, hi in copy_in:
-            ws[lo:hi] = arrays[b].reshape(-1)
-        for how, sources, lo, hi, shape in derived:
-            out = ws[lo:hi].reshape(shape)
-            if how == "T":
-                out[...] = arrays[sources[0]].T
-            elif how == "stack":
-                np.concatenate([arrays[b] for b in sources], axis=0, out=out)
-            else:                               # "stack.T"
-                np.concatenate([arrays[b].T for b in sources], axis=1, out=out)
-        for lo, hi in zero:
-            ws[lo:hi] = 0.0              # the program's own buffers start at zero
+            ws = np.empty(total)
+        workspace.fill(ws, self.moves(), self._arrays)
         self._ws, self._base = ws, base
 
     def moves(self):
-        """(copies in, zeroed ranges, copies back, derived in) of every run: (buffer, lo,
-        hi) for each array handed in and each the program writes, (lo, hi) of the runs of
-        own buffers that need zeroing (see :meth:`alloc`), and (how, source buffers, lo,
-        hi, shape) of each buffer made from parameters (transposed or stacked copies: see
-        :meth:`matvec`, :meth:`stacked`). Fixed once the program is laid out (kept in its
-        :class:`Template`)."""
+        """What every run copies in, zeroes and copies back (:func:`.workspace.moves`);
+        fixed once the program is laid out (kept in its :class:`Template`)."""
         if self._moves is None:
-            base, clean = self._layout, self._clean
-            copy_in, back, zero, derived = [], [], [], []
-            for b, (a, lo, hi) in enumerate(zip(self._arrays, base, base[1:])):
-                if a is not None:
-                    copy_in.append((b, lo, hi))
-                    if self._writes[b]:
-                        back.append((b, lo, hi))
-                elif b in self._derived:
-                    how, sources = self._derived[b]
-                    derived.append((how, sources, lo, hi, self._shapes[b]))
-                elif b not in clean:
-                    if zero and zero[-1][1] == lo:
-                        zero[-1] = (zero[-1][0], hi)
-                    else:
-                        zero.append((lo, hi))
-            self._moves = (tuple(copy_in), tuple(zero), tuple(back), tuple(derived))
+            self._moves = workspace.moves(self._layout[0], self._shapes, self._arrays,
+                                          self._writes, self._derived, self._clean,
+                                          self._used)
         return self._moves
 
     @property

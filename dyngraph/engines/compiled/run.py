@@ -173,11 +173,23 @@ class CompiledBackend:
         members = set(comp.nodes)
         # Values only: a node nobody reads afterwards lives in the workspace alone (no
         # lookback, so read at delay 0 only); it is neither copied in nor back.
-        local = {v: em.alloc(plan.nodes[v].size) for v in comp.nodes
-                 if values and v not in read_after(plan, comp)}
+        local = {v: None for v in comp.nodes if values and v not in read_after(plan, comp)}
         # Values only: layers that read the same sources at the same delays get their net
         # inputs from one product over their stacked weights (the layer kind's emit_fused).
         fused = _fusion_groups(plan, comp, links) if values else {}
+        for members in fused.values():
+            # Fused layers that live in the workspace alone sit side by side in one buffer,
+            # in the order of their net inputs: neighbours with the same transfer then take
+            # one operation (Emitter.transfer).
+            if all(v in local for v in members):
+                shared = em.alloc(sum(plan.nodes[v].size for v in members))
+                col = 0
+                for v in members:
+                    local[v] = shared.cols(col)
+                    col += plan.nodes[v].size
+        for v, ref in local.items():
+            if ref is None:
+                local[v] = em.alloc(plan.nodes[v].size)
         nets = {}
         try:
             for name in comp.nodes:
