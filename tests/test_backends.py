@@ -663,3 +663,51 @@ def test_own_buffers_set_before_read_are_not_zeroed():
     assert np.allclose(em.array(set_first), Xv + b)
     assert np.allclose(em.array(add_first), Xv)
     assert np.allclose(em.array(shifted), np.cumsum(np.tanh(Xv), axis=0))
+
+
+def test_own_buffers_covered_side_by_side_are_not_zeroed_and_one_transfer_widens():
+    """Adjacent transfers of one kind into a buffer's next columns become one operation;
+    a buffer whose columns its first operations assign side by side before any read is
+    clean, one read before it is covered is not; a product that starts from its bias row
+    assigns its row."""
+    from dyngraph.engines.compiled import vm
+    T, Q, w = 4, 2, 3
+    rng = np.random.default_rng(0)
+    Xv, b = rng.standard_normal((T, Q, 3 * w)), rng.standard_normal(w)
+    em = Emitter(T, Q)
+    x = em.rows(Xv.copy())
+    gates, early = em.alloc(3 * w), em.alloc(2 * w)
+    for k, name in enumerate(("sigmoid", "sigmoid", "tanh")):
+        em.transfer(gates.cols(k * w), x.cols(k * w), name, w)
+    em.transfer(early, x, "tanh", w)
+    em.add(x.cols(w), early, w)                 # reads early before its second half is set
+    em.transfer(early.cols(w), x.cols(w), "tanh", w)
+    prod = em.alloc(w)
+    em.copy(prod, em.param_row(b), w)
+    em.matvec(prod, em.param(rng.standard_normal((w, 3 * w))), x, w, 3 * w)
+    ops = [(r[0], r[1], r[4]) for r in em._rows]
+    sig, tanh = generate.CODES["sigmoid"], generate.CODES["tanh"]
+    assert ops[:2] == [(vm.OPS["transfer"], 2 * w, sig), (vm.OPS["transfer"], w, tanh)]
+    assert em._clean == {gates.buf, prod.buf}
+
+
+def test_gradients_keep_nothing_of_the_workspace_and_read_nothing_they_did_not_set(
+        monkeypatch):
+    """The backward sweep's deltas live in a spare workspace that goes back to the pool
+    after the parameter gradients are formed, and records no operation reads (the net-input
+    caches of tanh and sigmoid layers) are not copied in: on workspaces full of NaN, two
+    gradients in a row (whole and truncated) equal numpy's, the first unchanged by the
+    second."""
+    from dyngraph.engines.compiled import program
+    monkeypatch.setattr(program, "_take_spare", lambda n: np.full(n, np.nan))
+    for spec in ("specs/lstm.yaml", "specs/narx_parallel.yaml", "specs/gru.yaml"):
+        net = dg.load(spec, seed=4)
+        X1, X2 = random_data(net, Q=2, T=30, seed=1), random_data(net, Q=2, T=30, seed=2)
+        Y1, Y2 = _targets(net, 2, 30, seed=3), _targets(net, 2, 30, seed=5)
+        for truncate in (None, (7, 10)):
+            got1 = net.gradient(X1, Y1, truncate=truncate, backend="compiled")[1]
+            kept = got1.copy()
+            got2 = net.gradient(X2, Y2, truncate=truncate, backend="compiled")[1]
+            np.testing.assert_array_equal(got1, kept)
+            assert close(got1, net.gradient(X1, Y1, truncate=truncate, backend="numpy")[1])
+            assert close(got2, net.gradient(X2, Y2, truncate=truncate, backend="numpy")[1])

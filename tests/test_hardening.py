@@ -40,6 +40,14 @@ def test_inf_targets_refused_nan_targets_kept(net):
     assert np.isfinite(loss) and np.all(np.isfinite(g))
 
 
+@pytest.mark.parametrize("truncate", [7, (0, 3), (5, 2), (2.5, 4), ("a", 3), (1, 2, 3)])
+def test_a_bad_truncation_is_a_clear_error_before_any_work(net, truncate, monkeypatch):
+    import dyngraph.model.net as net_mod
+    monkeypatch.setattr(net_mod, "forward", lambda *a, **k: pytest.fail("ran the net"))
+    with pytest.raises(ValueError, match=r"truncate=\(k1, k2\) takes two whole numbers"):
+        net.gradient(np.ones((10, 1)), np.zeros((10, 1)), truncate=truncate)
+
+
 def test_net_without_inputs_simulates_with_steps():
     nar = dg.loads("layers: {y: {size: 1, transfer: tanh, from: {y: 1}}}\noutputs: [y]")
     w, b = nar.get("y.W[y]")[0, 0], nar.get("y.b")[0]

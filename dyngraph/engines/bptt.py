@@ -19,7 +19,7 @@ from ..graph.plan import Plan, require_derivatives
 from .reverse import flip_caches, flip_into, mirror_names, mirror_plan, unflip
 from .simulate import Trace, fused_groups, taps
 
-__all__ = ["backward", "Adjoints", "finish_recurrent"]
+__all__ = ["backward", "Adjoints", "finish_recurrent", "truncated", "check_truncation"]
 
 
 def backward(plan: Plan, P: Mapping[str, np.ndarray], trace: Trace,
@@ -318,3 +318,37 @@ def _generic_back(P, node, cache, g, D, inside):
             sink(b, kind.vjp_input(P, c, d, l)[0])
 
     return run
+
+
+def check_truncation(truncate):
+    """``truncate`` as the pair of ints (k1, k2), checked before any work (None stays)."""
+    if truncate is None:
+        return None
+    try:
+        k1, k2 = truncate
+        ok = int(k1) == k1 and int(k2) == k2 and 1 <= k1 <= k2
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError("truncate=(k1, k2) takes two whole numbers 1 <= k1 <= k2 (every "
+                         f"k1 steps, backpropagate through the last k2), got {truncate!r}")
+    return int(k1), int(k2)
+
+
+def truncated(plan, P, trace, dA, learn, truncate):
+    """Truncated BPTT(k1, k2): every k1 steps, the errors of those k1 steps are
+    backpropagated through the last k2 steps only."""
+    k1, k2 = truncate
+    T = trace.T
+    total = {}
+    for start in range(0, T, k1):
+        end = min(start + k1, T)
+        chunk = {}
+        for o, g in dA.items():
+            c = np.zeros_like(g)
+            c[start:end] = g[start:end]
+            chunk[o] = c
+        grads, _ = backward(plan, P, trace, chunk, learn, t_range=(max(end - k2, 0), end))
+        for k, v in grads.items():
+            total[k] = total[k] + v if k in total else v
+    return total, {}

@@ -203,7 +203,9 @@ class CompiledLayerRules:
         if self.transfer.linear:
             em.copy(D, g, S)
         else:
-            em.deriv(D, g, cache[0], cache[1], self.transfer_name, S)
+            # a derivative of a alone (tanh, sigmoid) leaves n's cache unread: not copied
+            n = cache[0] if self.transfer.uses_n else cache[1]
+            em.deriv(D, g, n, cache[1], self.transfer_name, S)
         bias = em.param(P[self.bias]) if self.bias and self.prod else None
         for l, targets in sinks.items():
             link = self.links[l]

@@ -347,6 +347,7 @@ class Net:
         X, Yt, init, form, weights = self._prepare(inputs, targets, initial, weights)
         if method not in ("bptt", "rtrl"):
             raise ValueError(f"method must be 'bptt' or 'rtrl', got '{method}'")
+        truncate = _bptt.check_truncation(truncate)
         trace = forward(self.plan, self._values, X, init, backend=resolve_backend(backend))
         Y = {o: trace.output(self.plan, o) for o in self.outputs}
         value, dA = loss_and_adjoint(Y, Yt, loss, weights)
@@ -370,7 +371,8 @@ class Net:
         if truncate is None:
             grads, gi = _bptt.backward(self.plan, self._values, trace, dA, self._learn)
         else:
-            grads, gi = _truncated(self.plan, self._values, trace, dA, self._learn, truncate)
+            grads, gi = _bptt.truncated(self.plan, self._values, trace, dA, self._learn,
+                                        truncate)
         g = self.flat(grads)
         if initial_grad:
             return value, g, self._state_out(gi, form, mode="grad")
@@ -564,24 +566,3 @@ def load_model(path) -> Net:
             raise _store.ModelError(f"{os.path.join(os.fspath(path), _store.META_FILE)}: "
                                     f"{err}") from None
     return net
-
-
-def _truncated(plan, P, trace, dA, learn, truncate):
-    """Truncated BPTT(k1, k2): every k1 steps, the errors of those k1 steps are
-    backpropagated through the last k2 steps only."""
-    k1, k2 = int(truncate[0]), int(truncate[1])
-    if k1 < 1 or k2 < k1:
-        raise ValueError(f"truncate=(k1, k2) needs 1 <= k1 <= k2, got {truncate}")
-    T = trace.T
-    total = {}
-    for start in range(0, T, k1):
-        end = min(start + k1, T)
-        chunk = {}
-        for o, g in dA.items():
-            c = np.zeros_like(g)
-            c[start:end] = g[start:end]
-            chunk[o] = c
-        grads, _ = _bptt.backward(plan, P, trace, chunk, learn, t_range=(max(end - k2, 0), end))
-        for k, v in grads.items():
-            total[k] = total[k] + v if k in total else v
-    return total, {}

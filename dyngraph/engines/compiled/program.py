@@ -146,6 +146,7 @@ class Emitter:
         self._seen = set()
         self._covered = {}          # own buffer -> columns assigned so far (None: done)
         self._used = set()          # buffers some operation reads or writes
+        self._optional = set()      # arrays copied in only when some operation uses them
         self._moves = None
 
     @classmethod
@@ -195,9 +196,12 @@ class Emitter:
         return Ref(self._register(array, array.shape, writes), off, 0, array.shape[-1])
 
     def const(self, array: np.ndarray) -> Ref:
-        """A (T, Q, w) array, read only."""
+        """A (T, Q, w) array, read only; copied into the workspace only when an operation
+        reads it (a forward cache that a derivative rule does not need)."""
         array = np.asarray(array, dtype=np.float64)
-        return Ref(self._register(array, array.shape, False), 0, 0, array.shape[-1])
+        b = self._register(array, array.shape, False)
+        self._optional.add(b)
+        return Ref(b, 0, 0, array.shape[-1])
 
     def param_row(self, value: np.ndarray) -> Ref:
         """A vector parameter (w,) as a row operand that is the same row at every step and
@@ -211,14 +215,15 @@ class Emitter:
         stride = value.shape[-1] if value.ndim == 2 else 1
         return Ref(self._register(value, value.shape, False), 0, 0, stride)
 
-    def alloc(self, width: int) -> Ref:
-        """A fresh (T, Q, width) buffer, zero; :meth:`array` gives it after the run.
+    def alloc(self, width: int, rows=None) -> Ref:
+        """A fresh (T, Q, width) buffer (``rows`` instead of T rows when given), zero;
+        :meth:`array` gives it after the run.
 
         When the program's first operation on it assigns the whole row of step t (a copy,
         a product, a transfer; not an add into it) and no operation reads or writes another
         step's row, it is not zeroed: every row the run reaches holds what it assigned."""
         self._arrays.append(None)
-        self._shapes.append((self.T, self.Q, width))
+        self._shapes.append((self.T if rows is None else rows, self.Q, width))
         self._writes.append(False)
         self._names.append(None)
         return Ref(len(self._arrays) - 1, 0, 0, width)
@@ -462,10 +467,9 @@ class Emitter:
         self._op("dot", w, (X, Y, Z), code=int(subtract))
 
     def transfer(self, X, N, name, w):
-        """X = f(N) for the transfer ``name``. A transfer that continues the previous
-        operation — the same transfer, X and N each its next columns — widens it instead
-        (fused gates with one transfer, side by side: one call for the three sigmoids of
-        an LSTM, where each costs ~25 ns of dispatch besides its elements)."""
+        """X = f(N) for the transfer ``name``. One that continues the previous operation
+        (the same transfer, X and N each its next columns: fused gates side by side, the
+        three sigmoids of an LSTM) widens it instead: one dispatch instead of three."""
         code = self.code(name)
         if len(self._rows) > self._sealed:
             last = self._rows[-1]
@@ -505,7 +509,7 @@ class Emitter:
         :meth:`run`)."""
         if not self._layout:
             self._layout = workspace.arrange(self._shapes, self._arrays, self._derived,
-                                             self._used)
+                                             self._used, self._optional)
         base, total = self._layout
         ws = _take_spare(total) if spare else None
         if ws is None:
@@ -519,7 +523,7 @@ class Emitter:
         if self._moves is None:
             self._moves = workspace.moves(self._layout[0], self._shapes, self._arrays,
                                           self._writes, self._derived, self._clean,
-                                          self._used)
+                                          self._used, self._optional)
         return self._moves
 
     @property
@@ -556,13 +560,16 @@ class Emitter:
             prog[:, f + 2] += base[prog[:, f]]
         return prog
 
-    def run(self, t_start: int, t_stop: int, step: int, tmin: int, spare=False) -> None:
+    def run(self, t_start: int, t_stop: int, step: int, tmin: int, spare=False,
+            hold=False) -> None:
         """Copy the buffers into one workspace, run the program over the given steps, and
         copy the written buffers back.
 
         ``spare``: nothing of the workspace is needed afterwards (no :meth:`array` of the
         program's own buffers), so it comes from, and goes back to, a pool of spare ones —
         a fresh large workspace costs its page faults on every call (~0.5 ms at T·Q·H = 5·10⁴).
+        ``hold`` (with ``spare``): it goes back only at :meth:`release`, so that the caller
+        can read own buffers through :meth:`array` until then.
         """
         self.layout(spare)
         ws = self._ws
@@ -578,8 +585,14 @@ class Emitter:
         arrays = self._arrays
         for b, lo, hi in self._moves[2]:
             arrays[b].reshape(-1)[:] = ws[lo:hi]   # a view: rows() took contiguous only
-        if spare:
-            _give_spare(ws)
+        if spare and not hold:
+            self.release()
+
+    def release(self) -> None:
+        """Give a spare workspace back to the pool (see :meth:`run`); views of it that
+        :meth:`array` gave must no longer be used."""
+        if self._ws is not None:
+            _give_spare(self._ws)
             self._ws = None
 
 

@@ -253,13 +253,16 @@ class CompiledBackend:
         if not self._takes(plan, comp, trace.Q):
             return False
         B, Q = t1 - t0, trace.Q
-        D = {name: np.zeros((B, Q, plan.nodes[name].kind.S)) for name in comp.nodes}
-        groups = {"P": P, "G": G, "D": D, "C": {(v, i): c for v in comp.nodes
-                                                for i, c in enumerate(trace.caches[v])}}
+        groups = {"P": P, "G": G, "C": {(v, i): c for v in comp.nodes
+                                        for i, c in enumerate(trace.caches[v])}}
         key = (id(plan), comp.nodes, "backward", trace.T, Q, t0, t1)
         em = self._replay(plan, key, trace.T, Q, groups)
         if em is None:
             em = Emitter(trace.T, Q, names={id(a): k for k, a in _names(**groups).items()})
+            # The deltas (B, Q, S) live in the workspace alone: finish_recurrent reads them
+            # there, before the workspace goes back to the pool (no zeros, no copies).
+            em.extra = {name: em.alloc(plan.nodes[name].kind.S, rows=B).shift(-t0)
+                        for name in comp.nodes}
             try:
                 for name in reversed(comp.nodes):
                     node = plan.nodes[name]
@@ -273,14 +276,20 @@ class CompiledBackend:
                             continue
                         sinks[l] = [(em.rows(G[link.source], src.lookback - d), d)
                                     for d in link.delays]
-                    node.kind.emit_backward(em, P, cache, g, em.rows(D[name], -t0), sinks)
+                    node.kind.emit_backward(em, P, cache, g, em.extra[name], sinks)
             except NotCompilable:
                 return False
-            em.run(t1 - 1, t0 - 1, -1, _NO_TMIN if tmin is None else tmin, spare=True)
-            self._keep(plan, key, em.template())
+            em.run(t1 - 1, t0 - 1, -1, _NO_TMIN if tmin is None else tmin, spare=True,
+                   hold=True)
+            self._keep(plan, key, em.template(extra=em.extra))
         else:
-            em.run(t1 - 1, t0 - 1, -1, _NO_TMIN if tmin is None else tmin, spare=True)
-        finish_recurrent(plan, P, trace, G, comp, learn, grads, t0, t1, tmin, D)
+            em.run(t1 - 1, t0 - 1, -1, _NO_TMIN if tmin is None else tmin, spare=True,
+                   hold=True)
+        try:
+            finish_recurrent(plan, P, trace, G, comp, learn, grads, t0, t1, tmin,
+                             {name: em.array(ref) for name, ref in em.extra.items()})
+        finally:
+            em.release()
         return True
 
 

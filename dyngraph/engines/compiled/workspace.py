@@ -8,7 +8,9 @@ costs its ~0.5–1 µs of Python, which an LSTM from gates paid ~20 times a call
 weight block, bias and record), about a tenth of its whole simulation.
 
 A parameter that only feeds a stacked or transposed copy and that no operation reads (an
-LSTM's gate weights once fused) keeps its place in the workspace but is not copied in.
+LSTM's gate weights once fused), or a read-only record no operation reads (a forward cache
+of net inputs where the derivative needs the outputs only), keeps its place in the
+workspace but is not copied in.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import numpy as np
 __all__ = ["arrange", "moves", "fill"]
 
 
-def arrange(shapes, arrays, derived, used):
+def arrange(shapes, arrays, derived, used, optional=frozenset()):
     """Every buffer's start in the workspace, and its total size.
 
     Parameters
@@ -28,12 +30,13 @@ def arrange(shapes, arrays, derived, used):
     arrays : the array handed in for each buffer (None: one the program owns)
     derived : {buffer: (how, source buffers)} of the buffers filled from parameters
     used : the buffers some operation reads or writes
+    optional : arrays to copy in only when used (besides the derived buffers' sources)
 
     Returns
     -------
     (starts, total) : a tuple of ints, one per buffer, and the workspace's length
     """
-    sources = {s for _, srcs in derived.values() for s in srcs}
+    sources = {s for _, srcs in derived.values() for s in srcs} | set(optional)
     first = [b for b, a in enumerate(arrays) if a is not None and _copied(b, sources, used)]
     made = [b for b in range(len(arrays)) if derived.get(b, ("",))[0] in _FLAT]
     placed = set(first) | set(made)
@@ -54,7 +57,7 @@ def _copied(b, sources, used):
     return b in used or b not in sources
 
 
-def moves(starts, shapes, arrays, writes, derived, clean, used):
+def moves(starts, shapes, arrays, writes, derived, clean, used, optional=frozenset()):
     """What every run moves, fixed once the program is laid out.
 
     Returns
@@ -67,7 +70,7 @@ def moves(starts, shapes, arrays, writes, derived, clean, used):
         array the program writes; ``transposed``: (how, sources, lo, hi, shape) of each
         buffer made of several parameters transposed side by side ("stack.T").
     """
-    sources = {s for _, srcs in derived.values() for s in srcs}
+    sources = {s for _, srcs in derived.values() for s in srcs} | set(optional)
     span = lambda b: (starts[b], starts[b] + math.prod(shapes[b]))  # noqa: E731
     ins, back, zero, transposed = [], [], [], []
     for b, a in enumerate(arrays):
