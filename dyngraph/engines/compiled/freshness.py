@@ -17,7 +17,8 @@ import logging
 import os
 from pathlib import Path
 
-__all__ = ["ensure_fresh", "cache_directory", "cache_off", "will_compile", "announce"]
+__all__ = ["ensure_fresh", "cache_directory", "cache_off", "will_compile", "announce",
+           "announce_any"]
 
 _log = logging.getLogger("dyngraph")
 #: dispatchers whose first call in this process was looked at by :func:`announce`
@@ -97,3 +98,13 @@ def announce(dispatcher, what: str, seconds: str) -> None:
                  "once per machine; `dyngraph compile` does it ahead of time")
         _log.warning("dyngraph: compiling the compiled backend's %s (~%s s, %s)",
                      what, seconds, where)
+
+
+def announce_any(dispatchers, what: str, seconds: str) -> None:
+    """:func:`announce` once for a group: when any of ``dispatchers`` not looked at before
+    will compile on its first call."""
+    new = [d for d in dispatchers if d not in _SEEN]
+    _SEEN.update(new)
+    if any(will_compile(d) for d in new):
+        _SEEN.discard(new[0])
+        announce(new[0], what, seconds)

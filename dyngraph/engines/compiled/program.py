@@ -17,10 +17,9 @@ from typing import List
 
 import numpy as np
 
-from .freshness import announce
 from .generate import CODES
 from .spares import SPARES as _SPARES, give as _give_spare, take as _take_spare  # noqa: F401
-from . import vm, workspace
+from . import specialise, workspace
 from .vm import N_FIELDS, OPERAND0, OPS
 
 __all__ = ["Ref", "Emitter", "Template", "NotCompilable", "BY_COLUMNS"]
@@ -78,7 +77,7 @@ class Template:
     extra: object = None
     #: the workspace layout (the start of every buffer, and the total), fixed by the shapes
     base: tuple = ()
-    #: the interpreter function that runs it (:func:`.vm.runner`)
+    #: what runs it (:class:`.specialise.Runner`)
     runner: object = None
     #: the program's own buffers that need no zeroing (see :meth:`Emitter.alloc`)
     clean: frozenset = frozenset()
@@ -576,11 +575,7 @@ class Emitter:
         if self._prog is None:
             self._prog = self.program()
         if self._runner is None:
-            self._runner = vm.runner(self._prog)
-        if self._runner not in _ANNOUNCED:
-            _ANNOUNCED.add(self._runner)
-            announce(self._runner, "interpreter" if self._runner is vm.run_forward else
-                     "interpreter with the derivative rules", "5-10")
+            self._runner = specialise.Runner(self._prog)
         self._runner(self._prog, ws, self.Q, t_start, t_stop, step, tmin)
         arrays = self._arrays
         for b, lo, hi in self._moves[2]:
@@ -595,6 +590,3 @@ class Emitter:
             _give_spare(self._ws)
             self._ws = None
 
-
-#: runners whose first call this process has looked at (see :func:`.freshness.announce`)
-_ANNOUNCED = set()

@@ -41,9 +41,9 @@ uses the numpy engines anyway), and ``np.dot`` cost ~8 s of the first compilatio
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, uintp
+from numba import njit
 
-from . import _rules
+from . import ops
 
 __all__ = ["run", "run_forward", "runner", "OPS", "FORWARD_OPS", "N_FIELDS", "OPERAND0"]
 
@@ -54,348 +54,6 @@ OPS = {"zero": 0, "copy": 1, "add": 2, "mul": 3, "vadd": 4, "vmul": 5, "matvec":
        "matvec_t_taps": 18}
 OPERAND0 = 5
 N_FIELDS = OPERAND0 + 4 * 4
-
-
-_FM = {"reassoc", "contract"}
-
-
-@njit(cache=True, fastmath=_FM)
-def _zero(prog, k, ws, Q, t):
-    w, xo, xc, xs = prog[k, 1], prog[k, 6], prog[k, 7], prog[k, 8]
-    for q in range(Q):
-        xb = uintp(((t + xo) * Q + q) * xs + xc)
-        for i in range(uintp(w)):
-            ws[xb + i] = 0.0
-
-
-@njit(cache=True, fastmath=_FM)
-def _copy(prog, k, ws, Q, t):
-    w, xo, xc, xs = prog[k, 1], prog[k, 6], prog[k, 7], prog[k, 8]
-    yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
-    nq = Q
-    if xs == w and ys == w:
-        nq, w = 1, w * Q      # whole rows: the Q sequences' side by side
-    for q in range(nq):
-        xb = uintp(((t + xo) * Q + q) * xs + xc)
-        yb = uintp(((t + yo) * Q + q) * ys + yc)
-        for i in range(uintp(w)):
-            ws[xb + i] = ws[yb + i]
-
-
-@njit(cache=True, fastmath=_FM)
-def _add(prog, k, ws, Q, t):
-    """X += Y; code 1: X = V + Y (V a row operand)."""
-    w, code, xo, xc, xs = prog[k, 1], prog[k, 4], prog[k, 6], prog[k, 7], prog[k, 8]
-    yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
-    vo, vc, vs = prog[k, 18], prog[k, 19], prog[k, 20]
-    nq = Q
-    if xs == w and ys == w and (code == 0 or vs == w):
-        nq, w = 1, w * Q      # whole rows: the Q sequences' side by side
-    for q in range(nq):
-        xb = uintp(((t + xo) * Q + q) * xs + xc)
-        yb = uintp(((t + yo) * Q + q) * ys + yc)
-        if code == 1:
-            vb = uintp(((t + vo) * Q + q) * vs + vc)
-            for i in range(uintp(w)):
-                ws[xb + i] = ws[vb + i] + ws[yb + i]
-        else:
-            for i in range(uintp(w)):
-                ws[xb + i] += ws[yb + i]
-
-
-@njit(cache=True, fastmath=_FM)
-def _mul(prog, k, ws, Q, t):
-    w, xo, xc, xs = prog[k, 1], prog[k, 6], prog[k, 7], prog[k, 8]
-    yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
-    nq = Q
-    if xs == w and ys == w:
-        nq, w = 1, w * Q      # whole rows: the Q sequences' side by side
-    for q in range(nq):
-        xb = uintp(((t + xo) * Q + q) * xs + xc)
-        yb = uintp(((t + yo) * Q + q) * ys + yc)
-        for i in range(uintp(w)):
-            ws[xb + i] *= ws[yb + i]
-
-
-@njit(cache=True, fastmath=_FM)
-def _vadd(prog, k, ws, Q, t):
-    """X += vector Z."""
-    w, xo, xc, xs = prog[k, 1], prog[k, 6], prog[k, 7], prog[k, 8]
-    zc = uintp(prog[k, 15])
-    for q in range(Q):
-        xb = uintp(((t + xo) * Q + q) * xs + xc)
-        for i in range(uintp(w)):
-            ws[xb + i] += ws[zc + i]
-
-
-@njit(cache=True, fastmath=_FM)
-def _vmul(prog, k, ws, Q, t):
-    """X *= vector Z."""
-    w, xo, xc, xs = prog[k, 1], prog[k, 6], prog[k, 7], prog[k, 8]
-    zc = uintp(prog[k, 15])
-    for q in range(Q):
-        xb = uintp(((t + xo) * Q + q) * xs + xc)
-        for i in range(uintp(w)):
-            ws[xb + i] *= ws[zc + i]
-
-
-@njit(cache=True, fastmath=_FM)
-def _matvec(prog, k, ws, Q, t):
-    """X[q, i] += Σ_j Z[i, j] Y[q, j]; code 1: X[q, i] = V[q, i] + Σ_j ... (V a row operand:
-    the layer's bias row or its hoisted part, see ``Emitter.matvec``)."""
-    w, inner, code = prog[k, 1], prog[k, 3], prog[k, 4]
-    xo, xc, xs = prog[k, 6], prog[k, 7], prog[k, 8]
-    yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
-    vo, vc, vs = prog[k, 18], prog[k, 19], prog[k, 20]
-    # Unsigned indices: with signed ones numba wraps negatives, and LLVM then does not
-    # vectorise (an 8 x 8 product 51 -> 9 ns, measured).
-    zc, zs = uintp(prog[k, 15]), uintp(prog[k, 16])
-    for q in range(Q):
-        xb = uintp(((t + xo) * Q + q) * xs + xc)
-        yb = uintp(((t + yo) * Q + q) * ys + yc)
-        if code == 1:
-            vb = uintp(((t + vo) * Q + q) * vs + vc)
-            for i in range(uintp(w)):
-                ws[xb + i] = ws[vb + i]
-        for i in range(uintp(w)):
-            wb = i * zs + zc
-            s = 0.0
-            for j in range(uintp(inner)):
-                s += ws[wb + j] * ws[yb + j]
-            ws[xb + i] += s
-
-
-@njit(cache=True, fastmath=_FM)
-def _matvec_taps(prog, k, ws, Q, t):
-    """X[q, i] += Σ_{j<K} Σ_m Z[i, j n + m] Y_j[q, m]: a link's K taps in one operation,
-    tap j being Y's rows ``j Δ`` further on (K = V's row offset, Δ = V's stride, n =
-    inner). One operation instead of K: at these widths dispatch and operand loads cost as
-    much as the products (bench/README.md, "fifth round"). Code 1: X starts from the
-    parameter row at V's column, as in :func:`_matvec`."""
-    w, inner, code = prog[k, 1], prog[k, 3], prog[k, 4]
-    xo, xc, xs = prog[k, 6], prog[k, 7], prog[k, 8]
-    yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
-    zc, zs, vc = uintp(prog[k, 15]), uintp(prog[k, 16]), uintp(prog[k, 19])
-    K, step = prog[k, 18], prog[k, 20]
-    for q in range(Q):
-        xb = uintp(((t + xo) * Q + q) * xs + xc)
-        if code == 1:
-            for i in range(uintp(w)):
-                ws[xb + i] = ws[vc + i]
-        for j in range(K):
-            yb = uintp(((t + yo + j * step) * Q + q) * ys + yc)
-            wj = zc + uintp(j * inner)
-            for i in range(uintp(w)):
-                wb = i * zs + wj
-                s = 0.0
-                for m in range(uintp(inner)):
-                    s += ws[wb + m] * ws[yb + m]
-                ws[xb + i] += s
-
-
-@njit(cache=True, fastmath=_FM)
-def _matvec_t(prog, k, ws, Q, t):
-    """X[q, j] += Σ_i Z[i, j] Y[q, i], as axpys over Z's contiguous rows."""
-    w, inner = prog[k, 1], prog[k, 3]
-    xo, xc, xs = prog[k, 6], prog[k, 7], prog[k, 8]
-    yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
-    zc, zs = uintp(prog[k, 15]), uintp(prog[k, 16])
-    for q in range(Q):
-        xb = uintp(((t + xo) * Q + q) * xs + xc)
-        yb = uintp(((t + yo) * Q + q) * ys + yc)
-        for i in range(uintp(inner)):
-            a = ws[yb + i]
-            wb = i * zs + zc
-            for j in range(uintp(w)):
-                ws[xb + j] += ws[wb + j] * a
-
-
-@njit(cache=True, fastmath=_FM)
-def _matvec_t_taps(prog, k, ws, Q, t):
-    """X[q, i] += Σ_{j<K} Σ_m Z[j n + m, i] Y_j[q, m]: :func:`_matvec_taps` over the
-    transpose of its weights (Z here is Wᵀ, n = inner), as axpys over Z's rows — the form
-    for taps of a few columns, where a row's dot product would not vectorise; K may be 1.
-    Code 1: X starts from the parameter row at V's column."""
-    w, inner, code = prog[k, 1], prog[k, 3], prog[k, 4]
-    xo, xc, xs = prog[k, 6], prog[k, 7], prog[k, 8]
-    yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
-    zc, zs, vc = uintp(prog[k, 15]), uintp(prog[k, 16]), uintp(prog[k, 19])
-    K, step = prog[k, 18], prog[k, 20]
-    for q in range(Q):
-        xb = uintp(((t + xo) * Q + q) * xs + xc)
-        if code == 1:
-            for i in range(uintp(w)):
-                ws[xb + i] = ws[vc + i]
-        for j in range(K):
-            yb = uintp(((t + yo + j * step) * Q + q) * ys + yc)
-            for m in range(uintp(inner)):
-                a = ws[yb + m]
-                wb = (uintp(j) * uintp(inner) + m) * zs + zc
-                for i in range(uintp(w)):
-                    ws[xb + i] += ws[wb + i] * a
-
-
-@njit(cache=True, fastmath=_FM)
-def _diag(prog, k, ws, Q, t):
-    """X[q, i] += Z[i, col] Y[q, i]."""
-    w, xo, xc, xs = prog[k, 1], prog[k, 6], prog[k, 7], prog[k, 8]
-    yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
-    zc, zs = uintp(prog[k, 15]), uintp(prog[k, 16])
-    for q in range(Q):
-        xb = uintp(((t + xo) * Q + q) * xs + xc)
-        yb = uintp(((t + yo) * Q + q) * ys + yc)
-        for i in range(uintp(w)):
-            ws[xb + i] += ws[i * zs + zc] * ws[yb + i]
-
-
-@njit(cache=True, fastmath=_FM)
-def _scale_add(prog, k, ws, Q, t):
-    """X += c Y, c = Z[col] (code 0) or 1 - Z[col] (code 1)."""
-    w, code = prog[k, 1], prog[k, 4]
-    xo, xc, xs = prog[k, 6], prog[k, 7], prog[k, 8]
-    yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
-    c = ws[prog[k, 15]]
-    if code == 1:
-        c = 1.0 - c
-    for q in range(Q):
-        xb = uintp(((t + xo) * Q + q) * xs + xc)
-        yb = uintp(((t + yo) * Q + q) * ys + yc)
-        for i in range(uintp(w)):
-            ws[xb + i] += c * ws[yb + i]
-
-
-@njit(cache=True, fastmath=_FM)
-def _transfer(prog, k, ws, Q, t):
-    """X = f_code(Y)."""
-    w, code = prog[k, 1], prog[k, 4]
-    xo, xc, xs = prog[k, 6], prog[k, 7], prog[k, 8]
-    yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
-    nq = Q
-    if xs == w and ys == w:
-        nq, w = 1, w * Q      # whole rows: the Q sequences' side by side
-    for q in range(nq):
-        xb = uintp(((t + xo) * Q + q) * xs + xc)
-        yb = uintp(((t + yo) * Q + q) * ys + yc)
-        _rules.transfer(code, ws, yb, ws, xb, w)
-
-
-@njit(cache=True, fastmath=_FM)
-def _deriv(prog, k, ws, Q, t):
-    """X = Y * f'_code(n = Z, a = V)."""
-    w, code = prog[k, 1], prog[k, 4]
-    xo, xc, xs = prog[k, 6], prog[k, 7], prog[k, 8]
-    yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
-    zo, zc, zs = prog[k, 14], prog[k, 15], prog[k, 16]
-    vo, vc, vs = prog[k, 18], prog[k, 19], prog[k, 20]
-    nq = Q
-    if xs == w and ys == w and zs == w and vs == w:
-        nq, w = 1, w * Q      # whole rows: the Q sequences' side by side
-    for q in range(nq):
-        xb = uintp(((t + xo) * Q + q) * xs + xc)
-        yb = uintp(((t + yo) * Q + q) * ys + yc)
-        zb = uintp(((t + zo) * Q + q) * zs + zc)
-        vb = uintp(((t + vo) * Q + q) * vs + vc)
-        _rules.deriv(code, ws, xb, ws, yb, ws, zb, ws, vb, w)
-
-
-@njit(cache=True, fastmath=_FM)
-def _outer(prog, k, ws, Q, t):
-    """X[q, i*ld + c] += Y[q, i] Z[q, c], ld = code."""
-    w, inner, ld = prog[k, 1], prog[k, 3], uintp(prog[k, 4])
-    xo, xc, xs = prog[k, 6], prog[k, 7], prog[k, 8]
-    yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
-    zo, zc, zs = prog[k, 14], prog[k, 15], prog[k, 16]
-    for q in range(Q):
-        xb = uintp(((t + xo) * Q + q) * xs + xc)
-        yb = uintp(((t + yo) * Q + q) * ys + yc)
-        zb = uintp(((t + zo) * Q + q) * zs + zc)
-        for i in range(uintp(w)):
-            a = ws[yb + i]
-            if a != 0.0:
-                for c in range(uintp(inner)):
-                    ws[xb + i * ld + c] += a * ws[zb + c]
-
-
-@njit(cache=True, fastmath=_FM)
-def _dmul(prog, k, ws, Q, t):
-    """X[q, i*ld] += Y[q, i] Z[q, i], ld = code."""
-    w, ld = prog[k, 1], uintp(prog[k, 4])
-    xo, xc, xs = prog[k, 6], prog[k, 7], prog[k, 8]
-    yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
-    zo, zc, zs = prog[k, 14], prog[k, 15], prog[k, 16]
-    for q in range(Q):
-        xb = uintp(((t + xo) * Q + q) * xs + xc)
-        yb = uintp(((t + yo) * Q + q) * ys + yc)
-        zb = uintp(((t + zo) * Q + q) * zs + zc)
-        for i in range(uintp(w)):
-            ws[xb + i * ld] += ws[yb + i] * ws[zb + i]
-
-
-@njit(cache=True, fastmath=_FM)
-def _dot(prog, k, ws, Q, t):
-    """X[q, 0] += Σ_i Y[q, i] Z[q, i] (code 1: -=)."""
-    w, code = prog[k, 1], prog[k, 4]
-    xo, xc, xs = prog[k, 6], prog[k, 7], prog[k, 8]
-    yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
-    zo, zc, zs = prog[k, 14], prog[k, 15], prog[k, 16]
-    for q in range(Q):
-        xb = uintp(((t + xo) * Q + q) * xs + xc)
-        yb = uintp(((t + yo) * Q + q) * ys + yc)
-        zb = uintp(((t + zo) * Q + q) * zs + zc)
-        s = 0.0
-        for i in range(uintp(w)):
-            s += ws[yb + i] * ws[zb + i]
-        if code == 1:
-            ws[xb] -= s
-        else:
-            ws[xb] += s
-
-
-@njit(cache=True, fastmath=_FM)
-def _mul3(prog, k, ws, Q, t):
-    """X = Y * Z (a product gate of two factors in one operation)."""
-    w, xo, xc, xs = prog[k, 1], prog[k, 6], prog[k, 7], prog[k, 8]
-    yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
-    zo, zc, zs = prog[k, 14], prog[k, 15], prog[k, 16]
-    nq = Q
-    if xs == w and ys == w and zs == w:
-        nq, w = 1, w * Q      # whole rows: the Q sequences' side by side
-    for q in range(nq):
-        xb = uintp(((t + xo) * Q + q) * xs + xc)
-        yb = uintp(((t + yo) * Q + q) * ys + yc)
-        zb = uintp(((t + zo) * Q + q) * zs + zc)
-        for i in range(uintp(w)):
-            ws[xb + i] = ws[yb + i] * ws[zb + i]
-
-
-@njit(cache=True, fastmath=_FM)
-def _addmul(prog, k, ws, Q, t):
-    """X += Y * Z (a product gate's adjoint to one factor, in one operation); code 1:
-    X = V + Y * Z (V a row operand)."""
-    w, code, xo, xc, xs = prog[k, 1], prog[k, 4], prog[k, 6], prog[k, 7], prog[k, 8]
-    yo, yc, ys = prog[k, 10], prog[k, 11], prog[k, 12]
-    zo, zc, zs = prog[k, 14], prog[k, 15], prog[k, 16]
-    vo, vc, vs = prog[k, 18], prog[k, 19], prog[k, 20]
-    nq = Q
-    if xs == w and ys == w and zs == w and (code == 0 or vs == w):
-        nq, w = 1, w * Q      # whole rows: the Q sequences' side by side
-    for q in range(nq):
-        xb = uintp(((t + xo) * Q + q) * xs + xc)
-        yb = uintp(((t + yo) * Q + q) * ys + yc)
-        zb = uintp(((t + zo) * Q + q) * zs + zc)
-        if code == 1:
-            vb = uintp(((t + vo) * Q + q) * vs + vc)
-            for i in range(uintp(w)):
-                ws[xb + i] = ws[vb + i] + ws[yb + i] * ws[zb + i]
-        else:
-            for i in range(uintp(w)):
-                ws[xb + i] += ws[yb + i] * ws[zb + i]
-
-
-#: every compiled function of the interpreter besides run (their caches are flushed with it)
-OPERATIONS = (_zero, _copy, _add, _mul, _vadd, _vmul, _matvec, _matvec_t, _diag, _scale_add,
-              _transfer, _deriv, _outer, _dmul, _dot, _mul3, _addmul, _matvec_taps,
-              _matvec_t_taps)
 
 
 @njit(cache=True)
@@ -419,43 +77,90 @@ def run(prog, ws, Q, t_start, t_stop, step, tmin):
                 continue
             op = prog[k, 0]
             if op == 1:
-                _copy(prog, k, ws, Q, t)
+                ops.copy(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6], prog[k, 8],
+                                   prog[k, 10], prog[k, 12], prog[k, 14], prog[k, 16], prog[k, 18],
+                                   prog[k, 20], prog[k, 7], prog[k, 11], prog[k, 15], prog[k, 19])
             elif op == 2:
-                _add(prog, k, ws, Q, t)
+                ops.add(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6], prog[k, 8],
+                                  prog[k, 10], prog[k, 12], prog[k, 14], prog[k, 16], prog[k, 18],
+                                  prog[k, 20], prog[k, 7], prog[k, 11], prog[k, 15], prog[k, 19])
             elif op == 3:
-                _mul(prog, k, ws, Q, t)
+                ops.mul(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6], prog[k, 8],
+                                  prog[k, 10], prog[k, 12], prog[k, 14], prog[k, 16], prog[k, 18],
+                                  prog[k, 20], prog[k, 7], prog[k, 11], prog[k, 15], prog[k, 19])
             elif op == 16:
-                _addmul(prog, k, ws, Q, t)
+                ops.addmul(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6], prog[k, 8],
+                                     prog[k, 10], prog[k, 12], prog[k, 14], prog[k, 16],
+                                     prog[k, 18], prog[k, 20], prog[k, 7], prog[k, 11],
+                                     prog[k, 15], prog[k, 19])
             elif op == 15:
-                _mul3(prog, k, ws, Q, t)
+                ops.mul3(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6], prog[k, 8],
+                                   prog[k, 10], prog[k, 12], prog[k, 14], prog[k, 16], prog[k, 18],
+                                   prog[k, 20], prog[k, 7], prog[k, 11], prog[k, 15], prog[k, 19])
             elif op == 6:
-                _matvec(prog, k, ws, Q, t)
+                ops.matvec(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6], prog[k, 8],
+                                     prog[k, 10], prog[k, 12], prog[k, 14], prog[k, 16],
+                                     prog[k, 18], prog[k, 20], prog[k, 7], prog[k, 11],
+                                     prog[k, 15], prog[k, 19])
             elif op == 17:
-                _matvec_taps(prog, k, ws, Q, t)
+                ops.matvec_taps(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6],
+                                          prog[k, 8], prog[k, 10], prog[k, 12], prog[k, 14],
+                                          prog[k, 16], prog[k, 18], prog[k, 20], prog[k, 7],
+                                          prog[k, 11], prog[k, 15], prog[k, 19])
             elif op == 7:
-                _matvec_t(prog, k, ws, Q, t)
+                ops.matvec_t(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6], prog[k, 8],
+                                       prog[k, 10], prog[k, 12], prog[k, 14], prog[k, 16],
+                                       prog[k, 18], prog[k, 20], prog[k, 7], prog[k, 11],
+                                       prog[k, 15], prog[k, 19])
             elif op == 18:
-                _matvec_t_taps(prog, k, ws, Q, t)
+                ops.matvec_t_taps(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6],
+                                            prog[k, 8], prog[k, 10], prog[k, 12], prog[k, 14],
+                                            prog[k, 16], prog[k, 18], prog[k, 20], prog[k, 7],
+                                            prog[k, 11], prog[k, 15], prog[k, 19])
             elif op == 10:
-                _transfer(prog, k, ws, Q, t)
+                ops.transfer(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6], prog[k, 8],
+                                       prog[k, 10], prog[k, 12], prog[k, 14], prog[k, 16],
+                                       prog[k, 18], prog[k, 20], prog[k, 7], prog[k, 11],
+                                       prog[k, 15], prog[k, 19])
             elif op == 11:
-                _deriv(prog, k, ws, Q, t)
+                ops.deriv(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6], prog[k, 8],
+                                    prog[k, 10], prog[k, 12], prog[k, 14], prog[k, 16],
+                                    prog[k, 18], prog[k, 20], prog[k, 7], prog[k, 11], prog[k, 15],
+                                    prog[k, 19])
             elif op == 0:
-                _zero(prog, k, ws, Q, t)
+                ops.zero(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6], prog[k, 8],
+                                   prog[k, 10], prog[k, 12], prog[k, 14], prog[k, 16], prog[k, 18],
+                                   prog[k, 20], prog[k, 7], prog[k, 11], prog[k, 15], prog[k, 19])
             elif op == 4:
-                _vadd(prog, k, ws, Q, t)
+                ops.vadd(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6], prog[k, 8],
+                                   prog[k, 10], prog[k, 12], prog[k, 14], prog[k, 16], prog[k, 18],
+                                   prog[k, 20], prog[k, 7], prog[k, 11], prog[k, 15], prog[k, 19])
             elif op == 5:
-                _vmul(prog, k, ws, Q, t)
+                ops.vmul(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6], prog[k, 8],
+                                   prog[k, 10], prog[k, 12], prog[k, 14], prog[k, 16], prog[k, 18],
+                                   prog[k, 20], prog[k, 7], prog[k, 11], prog[k, 15], prog[k, 19])
             elif op == 8:
-                _diag(prog, k, ws, Q, t)
+                ops.diag(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6], prog[k, 8],
+                                   prog[k, 10], prog[k, 12], prog[k, 14], prog[k, 16], prog[k, 18],
+                                   prog[k, 20], prog[k, 7], prog[k, 11], prog[k, 15], prog[k, 19])
             elif op == 9:
-                _scale_add(prog, k, ws, Q, t)
+                ops.scale_add(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6], prog[k, 8],
+                                        prog[k, 10], prog[k, 12], prog[k, 14], prog[k, 16],
+                                        prog[k, 18], prog[k, 20], prog[k, 7], prog[k, 11],
+                                        prog[k, 15], prog[k, 19])
             elif op == 12:
-                _outer(prog, k, ws, Q, t)
+                ops.outer(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6], prog[k, 8],
+                                    prog[k, 10], prog[k, 12], prog[k, 14], prog[k, 16],
+                                    prog[k, 18], prog[k, 20], prog[k, 7], prog[k, 11], prog[k, 15],
+                                    prog[k, 19])
             elif op == 13:
-                _dmul(prog, k, ws, Q, t)
+                ops.dmul(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6], prog[k, 8],
+                                   prog[k, 10], prog[k, 12], prog[k, 14], prog[k, 16], prog[k, 18],
+                                   prog[k, 20], prog[k, 7], prog[k, 11], prog[k, 15], prog[k, 19])
             else:
-                _dot(prog, k, ws, Q, t)
+                ops.dot(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6], prog[k, 8],
+                                  prog[k, 10], prog[k, 12], prog[k, 14], prog[k, 16], prog[k, 18],
+                                  prog[k, 20], prog[k, 7], prog[k, 11], prog[k, 15], prog[k, 19])
         t += step
 
 
@@ -478,33 +183,67 @@ def run_forward(prog, ws, Q, t_start, t_stop, step, tmin):
                 continue
             op = prog[k, 0]
             if op == 1:
-                _copy(prog, k, ws, Q, t)
+                ops.copy(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6], prog[k, 8],
+                                   prog[k, 10], prog[k, 12], prog[k, 14], prog[k, 16], prog[k, 18],
+                                   prog[k, 20], prog[k, 7], prog[k, 11], prog[k, 15], prog[k, 19])
             elif op == 2:
-                _add(prog, k, ws, Q, t)
+                ops.add(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6], prog[k, 8],
+                                  prog[k, 10], prog[k, 12], prog[k, 14], prog[k, 16], prog[k, 18],
+                                  prog[k, 20], prog[k, 7], prog[k, 11], prog[k, 15], prog[k, 19])
             elif op == 3:
-                _mul(prog, k, ws, Q, t)
+                ops.mul(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6], prog[k, 8],
+                                  prog[k, 10], prog[k, 12], prog[k, 14], prog[k, 16], prog[k, 18],
+                                  prog[k, 20], prog[k, 7], prog[k, 11], prog[k, 15], prog[k, 19])
             elif op == 16:
-                _addmul(prog, k, ws, Q, t)
+                ops.addmul(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6], prog[k, 8],
+                                     prog[k, 10], prog[k, 12], prog[k, 14], prog[k, 16],
+                                     prog[k, 18], prog[k, 20], prog[k, 7], prog[k, 11],
+                                     prog[k, 15], prog[k, 19])
             elif op == 15:
-                _mul3(prog, k, ws, Q, t)
+                ops.mul3(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6], prog[k, 8],
+                                   prog[k, 10], prog[k, 12], prog[k, 14], prog[k, 16], prog[k, 18],
+                                   prog[k, 20], prog[k, 7], prog[k, 11], prog[k, 15], prog[k, 19])
             elif op == 6:
-                _matvec(prog, k, ws, Q, t)
+                ops.matvec(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6], prog[k, 8],
+                                     prog[k, 10], prog[k, 12], prog[k, 14], prog[k, 16],
+                                     prog[k, 18], prog[k, 20], prog[k, 7], prog[k, 11],
+                                     prog[k, 15], prog[k, 19])
             elif op == 17:
-                _matvec_taps(prog, k, ws, Q, t)
+                ops.matvec_taps(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6],
+                                          prog[k, 8], prog[k, 10], prog[k, 12], prog[k, 14],
+                                          prog[k, 16], prog[k, 18], prog[k, 20], prog[k, 7],
+                                          prog[k, 11], prog[k, 15], prog[k, 19])
             elif op == 18:
-                _matvec_t_taps(prog, k, ws, Q, t)
+                ops.matvec_t_taps(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6],
+                                            prog[k, 8], prog[k, 10], prog[k, 12], prog[k, 14],
+                                            prog[k, 16], prog[k, 18], prog[k, 20], prog[k, 7],
+                                            prog[k, 11], prog[k, 15], prog[k, 19])
             elif op == 10:
-                _transfer(prog, k, ws, Q, t)
+                ops.transfer(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6], prog[k, 8],
+                                       prog[k, 10], prog[k, 12], prog[k, 14], prog[k, 16],
+                                       prog[k, 18], prog[k, 20], prog[k, 7], prog[k, 11],
+                                       prog[k, 15], prog[k, 19])
             elif op == 0:
-                _zero(prog, k, ws, Q, t)
+                ops.zero(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6], prog[k, 8],
+                                   prog[k, 10], prog[k, 12], prog[k, 14], prog[k, 16], prog[k, 18],
+                                   prog[k, 20], prog[k, 7], prog[k, 11], prog[k, 15], prog[k, 19])
             elif op == 4:
-                _vadd(prog, k, ws, Q, t)
+                ops.vadd(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6], prog[k, 8],
+                                   prog[k, 10], prog[k, 12], prog[k, 14], prog[k, 16], prog[k, 18],
+                                   prog[k, 20], prog[k, 7], prog[k, 11], prog[k, 15], prog[k, 19])
             elif op == 5:
-                _vmul(prog, k, ws, Q, t)
+                ops.vmul(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6], prog[k, 8],
+                                   prog[k, 10], prog[k, 12], prog[k, 14], prog[k, 16], prog[k, 18],
+                                   prog[k, 20], prog[k, 7], prog[k, 11], prog[k, 15], prog[k, 19])
             elif op == 8:
-                _diag(prog, k, ws, Q, t)
+                ops.diag(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6], prog[k, 8],
+                                   prog[k, 10], prog[k, 12], prog[k, 14], prog[k, 16], prog[k, 18],
+                                   prog[k, 20], prog[k, 7], prog[k, 11], prog[k, 15], prog[k, 19])
             else:
-                _scale_add(prog, k, ws, Q, t)
+                ops.scale_add(ws, Q, t, prog[k, 1], prog[k, 3], prog[k, 4], prog[k, 6], prog[k, 8],
+                                        prog[k, 10], prog[k, 12], prog[k, 14], prog[k, 16],
+                                        prog[k, 18], prog[k, 20], prog[k, 7], prog[k, 11],
+                                        prog[k, 15], prog[k, 19])
         t += step
 
 
