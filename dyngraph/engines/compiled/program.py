@@ -55,8 +55,6 @@ class Ref:
 
 _NONE = Ref(0, 0, 0, 0)
 
-_MISSING = object()
-
 #: operations that set X's row (all Q sequences, the given width) without reading it
 _ASSIGNS = frozenset(("zero", "copy", "mul3", "transfer", "deriv"))
 #: ... and those that do with code 1 (X = V + ..., see :meth:`Emitter.matvec`)
@@ -84,17 +82,6 @@ class Template:
 
     #: the copies and zeroing of every run, fixed by the above (:meth:`Emitter.moves`)
     moves: tuple = None
-
-    #: what :meth:`Emitter.replay` compares a call's shapes with (own buffers: ``blank``)
-    blank = ()
-
-    @property
-    def shapes_or_blank(self):
-        kept = self.__dict__.get("_shapes_or_blank")
-        if kept is None:
-            kept = tuple(self.blank if n is None else s for n, s in zip(self.names, self.shapes))
-            object.__setattr__(self, "_shapes_or_blank", kept)
-        return kept
 
     @property
     def n_named(self) -> int:
@@ -154,26 +141,24 @@ class Emitter:
         template name is a pair (group, key): the array ``groups[group][key]``); :meth:`run`
         runs it. None when an array is missing or its shape differs from the template's
         (the caller then emits afresh)."""
-        arrays = [None if name is None else groups[name[0]].get(name[1], _MISSING)
-                  for name in template.names]
-        try:
-            if tuple(template.blank if a is None else a.shape for a in arrays) != \
-                    template.shapes_or_blank:
-                return None
-        except AttributeError:
-            return None         # missing, or not an array
-        given = {id(a) for a in arrays if a is not None}
-        if len(given) != template.n_named:
-            return None         # two names, one array now: the layout would differ
-        em = cls(T, Q)
-        em._arrays = arrays
-        em._shapes = template.shapes
-        em._writes = template.writes
-        em._prog = template.program
-        em._layout = template.base
-        em._runner = template.runner
-        em._clean = template.clean
-        em._moves = template.moves
+        arrays = []
+        for name, shape in zip(template.names, template.shapes):
+            if name is None:
+                arrays.append(None)
+                continue
+            a = groups[name[0]].get(name[1])
+            if getattr(a, "shape", None) != shape:
+                return None         # missing, or not an array of that shape
+            arrays.append(a)
+        named = template.n_named
+        if len({id(a) for a in arrays}) != named + (named < len(arrays)):  # (+ None's)
+            return None             # two names, one array now: the layout would differ
+        # Only what running needs (this is per call: at Q = 1 the Python counts).
+        em = cls.__new__(cls)
+        em.T, em.Q, em._ws, em._base = T, Q, None, None
+        em._arrays, em._shapes, em._writes = arrays, template.shapes, template.writes
+        em._prog, em._layout, em._runner = template.program, template.base, template.runner
+        em._clean, em._moves = template.clean, template.moves
         return em
 
     def template(self, extra=None):
