@@ -70,6 +70,7 @@ def test_a_program_moves_to_its_step_function_once_hot(monkeypatch, tmp_path):
     loads from the disk cache at once; never with DYNGRAPH_SPECIALISE=off."""
     monkeypatch.setattr(specialise, "_directory", lambda: (tmp_path, True))
     monkeypatch.setattr(specialise, "_LOADED", {})
+    monkeypatch.setattr(specialise, "EAGER", 0)     # (see the next test)
     T, Q, w = 6, 2, 3
     rng = np.random.default_rng(0)
     Xv, b = rng.standard_normal((T, Q, w)), rng.standard_normal(w)
@@ -119,3 +120,25 @@ def test_the_source_has_small_fields_as_literals_and_columns_from_the_program():
     assert "ops.transfer(ws, Q, t, 2, 0, 2, " in text
     assert "prog[1, 7], prog[1, 11], prog[1, 15], prog[1, 19]" in text
     assert "@njit(cache=True)" in text and "if t - 0 >= tmin:" in text
+
+
+def test_while_the_interpreter_is_not_compiled_a_first_program_compiles_its_own(
+        monkeypatch, tmp_path):
+    """A first use on a fresh machine compiles the program's own function and the few
+    operations it uses rather than the whole interpreter — for a process's first EAGER
+    programs only."""
+    monkeypatch.setattr(specialise, "_directory", lambda: (tmp_path, True))
+    monkeypatch.setattr(specialise, "_LOADED", {})
+    monkeypatch.setattr(specialise, "HOT", 1e9)
+    monkeypatch.setattr(specialise, "_EAGERLY", [0])
+    monkeypatch.setattr(specialise, "EAGER", 1)
+    monkeypatch.setattr(specialise, "will_compile", lambda d: d in (vm.run, vm.run_forward))
+    progs = []
+    for w in (2, 3):
+        em = Emitter(3, 1)
+        x = em.rows(np.zeros((3, 1, w)))
+        em.transfer(x, x, "tanh", w)
+        em.layout()
+        progs.append(em.program())
+    assert specialise.Runner(progs[0]).fn is not None
+    assert specialise.Runner(progs[1]).fn is None        # past EAGER: the interpreter

@@ -17,7 +17,8 @@ the kernels it inlines, so numba's disk cache holds it like the interpreter (a p
 compiles once per machine, ~0.3 s once the operations themselves are cached; a second
 process loads it in milliseconds) and is never stale: a changed kernel is a new directory.
 With ``DYNGRAPH_CACHE=off`` the files go to a temporary directory and nothing is cached.
-``DYNGRAPH_SPECIALISE=off`` keeps every program on the interpreter.
+``DYNGRAPH_SPECIALISE=off`` keeps every program on the interpreter; ``now`` gives every
+program its function at its first run.
 
 The results equal the interpreter's to rounding, not bit for bit: with the trip counts
 known, LLVM may sum a product's terms in another order (``fastmath`` reassociation).
@@ -34,7 +35,7 @@ import time
 from pathlib import Path
 
 from . import _rules, elementary, ops, vm
-from .freshness import announce, announce_any, cache_off
+from .freshness import announce, announce_any, cache_off, will_compile
 from .vm import OPS
 
 __all__ = ["source", "runner", "enabled", "Runner", "HOT"]
@@ -67,6 +68,10 @@ def run(prog, ws, Q, t_start, t_stop, step, tmin):
     while t != t_stop:
 '''
 
+#: programs of a process compiled at once while the interpreter is not (see Runner._eager)
+EAGER = 8
+_EAGERLY = [0]
+
 #: digest of a program's source -> its compiled function, in this process
 _LOADED = {}
 _LOCK = threading.Lock()
@@ -75,8 +80,11 @@ _TEMP = []
 
 def enabled() -> bool:
     """Whether programs get their own step functions (``DYNGRAPH_SPECIALISE`` not off)."""
-    return os.environ.get("DYNGRAPH_SPECIALISE", "").strip().lower() not in (
-        "off", "0", "no", "false")
+    return _mode() not in ("off", "0", "no", "false")
+
+
+def _mode() -> str:
+    return os.environ.get("DYNGRAPH_SPECIALISE", "").strip().lower()
 
 
 def source(prog, cache=True) -> str:
@@ -129,11 +137,23 @@ class Runner:
     def __init__(self, prog):
         self.prog = prog
         self.interpreter = vm.runner(prog)
-        self.fn = runner(prog, compile=False) if enabled() else None
+        self.fn = None
+        if enabled():
+            self.fn = runner(prog, compile=_mode() == "now" or self._eager())
         self.spent = 0.0
         if self.fn is None:
             announce(self.interpreter, "interpreter" if self.interpreter is vm.run_forward
                      else "interpreter with the derivative rules", "5-10")
+
+    def _eager(self) -> bool:
+        """Whether to compile the step function at once: while this machine has not yet
+        compiled the interpreter this program needs, for a process's first :data:`EAGER`
+        programs — a first simulation then compiles the few operations it uses and its
+        own function (an LSTM from gates: 6.3 s) instead of the whole interpreter (9.6 s)."""
+        if _EAGERLY[0] >= EAGER or not will_compile(self.interpreter):
+            return False
+        _EAGERLY[0] += 1
+        return True
 
     def __call__(self, prog, ws, Q, t_start, t_stop, step, tmin):
         if self.fn is not None:
@@ -155,22 +175,19 @@ def runner(prog, compile=True):
     if fn is not None:
         return fn
     path = directory / f"p_{key}.py"
-    if not compile and not (cache and _on_disk(path)):
+    if not compile and not (cache and path.is_file()):
         return None
     with _LOCK:
         fn = _LOADED.get(key)
         if fn is None:
+            fn = _load(path, text, f"dyngraph_p_{key}")
+            if not compile and will_compile(fn):
+                return None         # its file is there, numba's cache of it is not
             names = {_NAMES[int(op)] for op in prog[:, 0]}
             announce_any([ops.BY_NAME[n] for n in sorted(names)],
-                         "operations (and then ~0.3 s for each new program)", "1-8")
-            fn = _LOADED[key] = _load(path, text, f"dyngraph_p_{key}")
+                         "operations this program uses", "1-6")
+            _LOADED[key] = fn
     return fn
-
-
-def _on_disk(path) -> bool:
-    """Whether numba's cache beside ``path`` holds its step function (for any processor:
-    a wrong one costs a compilation, as the interpreter's does)."""
-    return path.is_file() and any((path.parent / "__pycache__").glob(f"{path.stem}.run-*.nbi"))
 
 
 def _load(path, text, name):
