@@ -65,6 +65,7 @@ def race(fns, repeats, min_sample=0.05):
     """Median seconds per call of each callable, timed alternately (rotating order)."""
     counts = {}
     for k, fn in fns.items():
+        fn()        # a first call may load or compile: calibrating on it gave 1-call samples
         t0 = time.perf_counter()
         fn()
         counts[k] = max(1, int(round(min_sample / max(time.perf_counter() - t0, 1e-7))))
@@ -298,8 +299,8 @@ def main(argv=None):
             if err > TOL:
                 raise AssertionError(f"{label}: JAX simulation differs by {err:.1e}")
         s = race(sims, args.repeats)
-        sim_rows.append([label, f"{s['numpy'] * 1e3:.2f}", f"{s['compiled'] * 1e3:.2f}",
-                         f"{s['jax'] * 1e3:.2f}" if have_jax else "n/a",
+        sim_rows.append([label, f"{s['numpy'] * 1e3:.3f}", f"{s['compiled'] * 1e3:.3f}",
+                         f"{s['jax'] * 1e3:.3f}" if have_jax else "n/a",
                          f"{s['compiled'] / s['jax']:.2f}" if have_jax else "n/a",
                          f"{s['compiled'] / s['numpy']:.2f}"])
     for label, path, T, Q in SPEC_CASES:
