@@ -5,3 +5,6 @@ Stage 3 of the flow: a :class:`~dyngraph.graph.Plan` plus parameter values -> tr
 gradients, Jacobians. The engines know nothing about particular kinds: every rule comes
 from :mod:`dyngraph.kinds` through the plan.
 """
+from .heap import keep_large_arrays
+
+keep_large_arrays()
