@@ -11,7 +11,7 @@ from __future__ import annotations
 from .layer_compiled import CompiledLayerRules
 from .layer_stepped import SteppedLayerRules
 from .transfers import TRANSFERS
-from .weights import WEIGHTS
+from .weights import WEIGHTS, row_sum
 
 __all__ = ["LayerKind"]
 
@@ -127,7 +127,7 @@ class LayerKind(SteppedLayerRules, CompiledLayerRules):
                 out[link.block] = WEIGHTS[link.weight].grad(self._dz(P, c, d, l), X[l], link.k)
         if self.bias in blocks:
             gb = d if not self.prod else d * self._bias_factor(c)
-            out[self.bias] = gb.reshape(-1, self.S).sum(axis=0)
+            out[self.bias] = row_sum(gb)
         return out
 
     def param_jac(self, P, X, c, d, blocks):
