@@ -545,9 +545,14 @@ class Emitter:
         return prog
 
     def run(self, t_start: int, t_stop: int, step: int, tmin: int, spare=False,
-            hold=False) -> None:
+            hold=False, back=True):
         """Copy the buffers into one workspace, run the program over the given steps, and
         copy the written buffers back.
+
+        ``back=False`` (a workspace kept after the run, not ``spare``): nothing is copied
+        back; returns {id(array): view} of each handed-in array the program wrote, its
+        results in place in the workspace (the caller takes the views instead: an LSTM's
+        gradient at (Q, T, H) = (32, 200, 32) copied 15 MB back and then read it there).
 
         ``spare``: nothing of the workspace is needed afterwards (no :meth:`array` of the
         program's own buffers), so it comes from, and goes back to, a pool of spare ones —
@@ -563,10 +568,16 @@ class Emitter:
             self._runner = specialise.Runner(self._prog)
         self._runner(self._prog, ws, self.Q, t_start, t_stop, step, tmin)
         arrays = self._arrays
+        if not back:
+            views = {}
+            for b, lo, hi in self._moves[2]:
+                views[id(arrays[b])] = arrays[b] = ws[lo:hi].reshape(arrays[b].shape)
+            return views            # (and array() now gives the views too)
         for b, lo, hi in self._moves[2]:
             arrays[b].reshape(-1)[:] = ws[lo:hi]   # a view: rows() took contiguous only
         if spare and not hold:
             self.release()
+        return None
 
     def release(self) -> None:
         """Give a spare workspace back to the pool (see :meth:`run`); views of it that

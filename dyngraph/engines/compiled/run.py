@@ -163,10 +163,10 @@ class CompiledBackend:
                "values" if stepped else "values-hoisted" if values else "forward", T, Q)
         em = self._replay(plan, key, T, Q, groups)
         if em is not None:
-            em.run(0, T, 1, _NO_TMIN, spare=values)
-            if not values:
-                for name, cache in em.extra.items():
-                    caches[name] = tuple(self._rows_of(em, c, T) for c in cache)
+            if values:
+                em.run(0, T, 1, _NO_TMIN, spare=True)
+            else:
+                self._take_views(em, A, caches, em.extra, T)
             return True
         em = Emitter(T, Q, names={id(a): k for k, a in _names(**groups).items()})
         emitted = {}
@@ -214,13 +214,25 @@ class CompiledBackend:
                                                           if name in nets else {}))
         except NotCompilable:
             return False
-        em.run(0, T, 1, _NO_TMIN, spare=values)
-        if not values:
-            for name, cache in emitted.items():
-                caches[name] = tuple(self._rows_of(em, c, T) for c in cache)
+        if values:
+            em.run(0, T, 1, _NO_TMIN, spare=True)
+        else:
+            self._take_views(em, A, caches, emitted, T)
         if all(not isinstance(c, np.ndarray) for cache in emitted.values() for c in cache):
             self._keep(plan, key, em.template(extra=emitted))
         return True
+
+    def _take_views(self, em, A, caches, emitted, T):
+        """Run a forward pass whose workspace the gradient reads afterwards: its records in A
+        and its caches become views of the workspace (nothing is copied back)."""
+        views = em.run(0, T, 1, _NO_TMIN, back=False)
+        for name, a in A.items():
+            if id(a) in views:
+                A[name] = views[id(a)]
+        for name, cache in emitted.items():
+            caches[name] = tuple(views.get(id(c), c) if isinstance(c, np.ndarray)
+                                 else self._rows_of(em, c, T) for c in cache)
+        return views
 
     def _replay(self, plan, key, T, Q, groups):
         """An emitter with the program kept for ``key`` over this call's arrays, or None."""
