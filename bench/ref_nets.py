@@ -65,6 +65,36 @@ layers:
   y: {{size: {K}, from: h}}
 outputs: [y]
 """
+    if net == "gru":       # specs/gru.yaml with these sizes
+        minus = ", ".join(["[-1.0]"] * H)
+        return f"""
+inputs: {{x: {R}}}
+layers:
+  r:  {{size: {H}, transfer: sigmoid, from: {{x: 0, h: 1}}}}
+  z:  {{size: {H}, transfer: sigmoid, from: {{x: 0, h: 1}}}}
+  rh: {{kind: product, from: {{r: 0, h: 1}}}}
+  hc: {{size: {H}, transfer: tanh, from: [x, rh]}}
+  d:
+    size: {H}
+    bias: false
+    from:
+      hc: {{delays: 0, weight: identity}}
+      h: {{delays: 1, weight: diagonal, learn: false, value: [{minus}]}}
+  zd: {{kind: product, from: [z, d]}}
+  h:  {{kind: sum, from: {{zd: 0, h: 1}}}}
+  y:  {{size: {K}, from: h}}
+outputs: [y]
+"""
+    if net == "gamma":     # specs/gamma_ftdnn.yaml with these sizes
+        return f"""
+inputs: {{u: {R}}}
+memories:
+  g: {{kind: gamma, from: u, order: {int(sizes.get("D", 4))}, mu: 0.5}}
+layers:
+  h: {{size: {H}, transfer: tanh, from: g}}
+  y: {{size: {K}, from: h}}
+outputs: [y]
+"""
     raise ValueError(f"unknown reference net {net!r}")
 
 
@@ -87,6 +117,16 @@ def _block_values(net: str, p: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray
     if net == "narx":
         return {"h.W[u]": p["Wu"], "h.W[y]": p["Wy"], "h.b": p["bh"],
                 "y.W[h]": p["Wo"], "y.b": p["bo"]}
+    if net == "gru":
+        out = {"y.W[h]": p["Wy"], "y.b": p["by"]}
+        for gate, layer, rec in (("r", "r", "h"), ("z", "z", "h"), ("c", "hc", "rh")):
+            out[f"{layer}.W[x]"] = p["W" + gate]
+            out[f"{layer}.W[{rec}]"] = p["U" + gate]
+            out[f"{layer}.b"] = p["b" + gate]
+        return out
+    if net == "gamma":
+        return {"g.mu": p["mu"], "h.W[g]": p["W1"], "h.b": p["b1"], "y.W[h]": p["W2"],
+                "y.b": p["b2"]}
     raise ValueError(f"unknown reference net {net!r}")
 
 

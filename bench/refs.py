@@ -30,6 +30,7 @@ API
 ``elman_simulate / elman_grad / elman_rtrl_grad``,
 ``lstm_simulate / lstm_grad``,
 ``narx_simulate / narx_grad / narx_rtrl_grad``,
+``gru_simulate / gru_grad``, ``gamma_simulate / gamma_grad``,
 ``elman_rtrl_layout / narx_rtrl_layout`` (order of the RTRL parameter vector),
 ``flatten / unflatten`` (dict <-> flat vector in a given layout),
 ``SIMULATE / GRAD / RTRL`` (dicts: net name -> function), ``NETS``.
@@ -49,9 +50,10 @@ __all__ = [
     "elman_simulate", "elman_grad", "elman_rtrl_grad", "elman_rtrl_layout",
     "lstm_simulate", "lstm_grad",
     "narx_simulate", "narx_grad", "narx_rtrl_grad", "narx_rtrl_layout",
+    "gru_simulate", "gru_grad", "gamma_simulate", "gamma_grad",
 ]
 
-NETS = ("ftdnn", "elman", "lstm", "narx")
+NETS = ("ftdnn", "elman", "lstm", "narx", "gru", "gamma")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -581,13 +583,138 @@ def narx_rtrl_grad(p, u, target):
     return loss, unflatten(g, layout)
 
 
+# ----------------------------------------------------------------------------- GRU
+
+def _sigmoid(z):
+    return 0.5 * np.tanh(0.5 * z) + 0.5
+
+
+def _gru_forward(p, x):
+    """Gates r, z, candidate hc, states h (T, Q, H) and outputs (T, Q, K)."""
+    T, Q, R = x.shape
+    H = p["Ur"].shape[0]
+    X = _rows(x)
+    Ar = (X @ p["Wr"].T + p["br"]).reshape(T, Q, H)      # hoisted input projections
+    Az = (X @ p["Wz"].T + p["bz"]).reshape(T, Q, H)
+    Ac = (X @ p["Wc"].T + p["bc"]).reshape(T, Q, H)
+    Rg, Zg, Hc, Hs = (np.empty((T, Q, H)) for _ in range(4))
+    h = np.zeros((Q, H))
+    Urz = np.concatenate([p["Ur"], p["Uz"]]).T           # fused (H, 2H) recurrent weight
+    UcT = p["Uc"].T
+    for t in range(T):
+        rz = _sigmoid(np.concatenate([Ar[t], Az[t]], axis=1) + h @ Urz)
+        r, z = rz[:, :H], rz[:, H:]
+        hc = np.tanh(Ac[t] + (r * h) @ UcT)
+        h = h + z * (hc - h)
+        Rg[t], Zg[t], Hc[t], Hs[t] = r, z, hc, h
+    Y = (_rows(Hs) @ p["Wy"].T + p["by"]).reshape(T, Q, -1)
+    return Rg, Zg, Hc, Hs, Y
+
+
+def gru_simulate(p, x):
+    """GRU with the reset gate before the recurrent matrix (Cho et al. 2014), as
+    ``specs/gru.yaml``: ``r = sigmoid(Wr x + Ur h(t-1) + br)``, ``z = sigmoid(Wz x +
+    Uz h(t-1) + bz)``, ``hc = tanh(Wc x + Uc (r * h(t-1)) + bc)``, ``h = h(t-1) +
+    z * (hc - h(t-1))``, ``y = Wy h + by``; ``h(-1) = 0``.
+
+    Parameters ``p``: ``Wr, Wz, Wc`` (H, R), ``Ur, Uz, Uc`` (H, H), ``br, bz, bc`` (H,),
+    ``Wy`` (K, H), ``by`` (K,).  ``x``: (T, Q, R).  Returns ``Y`` (T, Q, K).
+    """
+    return _gru_forward(p, x)[4]
+
+
+def gru_grad(p, x, target):
+    """BPTT loss and gradient of the mse of :func:`gru_simulate` against ``target``
+    (T, Q, K); the per-step deltas of the three net inputs are stored and the weight
+    gradients formed after the sweep, one matmul each."""
+    Rg, Zg, Hc, Hs, Y = _gru_forward(p, x)
+    T, Q, H = Hs.shape
+    loss, E = _mse_and_seed(Y, target)
+    E2 = _rows(E)
+    DH = (E2 @ p["Wy"]).reshape(T, Q, H)
+    Hp = np.concatenate([np.zeros((1, Q, H)), Hs[:-1]])   # h(t-1)
+    dAr, dAz, dAc = (np.empty((T, Q, H)) for _ in range(3))
+    Ur, Uz, Uc = p["Ur"], p["Uz"], p["Uc"]
+    carry = np.zeros((Q, H))
+    for t in range(T - 1, -1, -1):
+        dh = DH[t] + carry
+        r, z, hc, hp = Rg[t], Zg[t], Hc[t], Hp[t]
+        dac = dh * z * (1.0 - hc * hc)
+        drh = dac @ Uc
+        daz = dh * (hc - hp) * z * (1.0 - z)
+        dar = drh * hp * r * (1.0 - r)
+        carry = dh * (1.0 - z) + drh * r + dar @ Ur + daz @ Uz
+        dAr[t], dAz[t], dAc[t] = dar, daz, dac
+    X, Hp2 = _rows(x), _rows(Hp)
+    RH = _rows(Rg * Hp)
+    g = {}
+    for gate, dA, rec in (("r", dAr, Hp2), ("z", dAz, Hp2), ("c", dAc, RH)):
+        D = _rows(dA)
+        g["W" + gate] = D.T @ X
+        g["U" + gate] = D.T @ rec
+        g["b" + gate] = D.sum(0)
+    g["Wy"] = E2.T @ _rows(Hs)
+    g["by"] = E2.sum(0)
+    return loss, g
+
+
+# ----------------------------------------------------------------------------- gamma memory
+
+def _gamma_memory(mu, u, D):
+    """Taps (T, Q, (D+1) R) ``[g_0; ...; g_D]`` of the gamma memory of order D:
+    ``g_0 = u``, ``g_k(t) = (1 - mu) g_k(t-1) + mu g_{k-1}(t-1)``, zero before t = 0."""
+    T, Q, R = u.shape
+    G = np.zeros((T, Q, D + 1, R))
+    G[:, :, 0] = u
+    for t in range(1, T):
+        G[t, :, 1:] = (1.0 - mu) * G[t - 1, :, 1:] + mu * G[t - 1, :, :-1]
+    return G
+
+
+def gamma_simulate(p, u):
+    """Focused gamma memory network, as ``specs/gamma_ftdnn.yaml``: a gamma memory of
+    order D on ``u`` (see :func:`_gamma_memory`), ``h = tanh(W1 [g_0; ...; g_D] + b1)``,
+    ``y = W2 h + b2``.  Parameters ``p``: ``mu`` (1,), ``W1`` (H, (D+1) R), ``b1``,
+    ``W2`` (K, H), ``b2``.  ``u``: (T, Q, R).  Returns ``Y`` (T, Q, K)."""
+    D = p["W1"].shape[1] // u.shape[2] - 1
+    G = _gamma_memory(float(p["mu"][0]), u, D)
+    Hs = np.tanh(_rows(G.reshape(G.shape[0], G.shape[1], -1)) @ p["W1"].T + p["b1"])
+    return (Hs @ p["W2"].T + p["b2"]).reshape(u.shape[0], u.shape[1], -1)
+
+
+def gamma_grad(p, u, target):
+    """BPTT loss and gradient of the mse of :func:`gamma_simulate` against ``target``:
+    the weights' gradients over all rows at once, mu's by a backward sweep through the
+    memory, ``dg_k(t) += (1 - mu) dg_k(t+1) + mu dg_{k+1}(t+1)``."""
+    T, Q, R = u.shape
+    D = p["W1"].shape[1] // R - 1
+    mu = float(p["mu"][0])
+    G = _gamma_memory(mu, u, D)
+    G2 = G.reshape(T * Q, -1)
+    Hs = np.tanh(G2 @ p["W1"].T + p["b1"])
+    Y = (Hs @ p["W2"].T + p["b2"]).reshape(T, Q, -1)
+    loss, E = _mse_and_seed(Y, target)
+    E2 = _rows(E)
+    dA = (E2 @ p["W2"]) * (1.0 - Hs * Hs)
+    dG = (dA @ p["W1"]).reshape(T, Q, D + 1, R)
+    dmu = 0.0
+    for t in range(T - 1, 0, -1):
+        # g_k(t) for k >= 1 depends on mu through g_{k-1}(t-1) - g_k(t-1)
+        dmu += float(np.sum(dG[t, :, 1:] * (G[t - 1, :, :-1] - G[t - 1, :, 1:])))
+        dG[t - 1, :, 1:] += (1.0 - mu) * dG[t, :, 1:]
+        dG[t - 1, :, :-1] += mu * dG[t, :, 1:]
+    return loss, {"mu": np.array([dmu]), "W1": dA.T @ G2, "b1": dA.sum(0),
+                  "W2": E2.T @ Hs, "b2": E2.sum(0)}
+
+
 # ----------------------------------------------------------------------------- params / data
 
 def make_params(net, sizes, seed=0):
-    """Random parameters for ``net`` in ``{"ftdnn", "elman", "lstm", "narx"}``.
+    """Random parameters for ``net`` in :data:`NETS`.
 
     ``sizes``: dict with ``H`` (hidden units, required), ``R`` (inputs, default 1),
-    ``K`` (outputs, default 1) and, for ``ftdnn``, ``D`` (taps, required).  Weights are
+    ``K`` (outputs, default 1) and, for ``ftdnn``, ``D`` (taps, required; for ``gamma``
+    the memory's order, default 4).  Weights are
     normal with std ``1/sqrt(fan_in)`` (the NARX feedback weights ``Wy`` and output
     weights ``Wo`` half that, to keep the closed loop tame), biases normal with std 0.1.
     """
@@ -614,6 +741,15 @@ def make_params(net, sizes, seed=0):
     if net == "narx":
         return {"Wu": w(H, 2 * R), "Wy": w(H, 2 * K, 0.5), "bh": bias(H),
                 "Wo": w(K, H, 0.5), "bo": bias(K)}
+    if net == "gru":
+        out = {"Wy": w(K, H), "by": bias(K)}
+        for gate in "rzc":
+            out["W" + gate], out["U" + gate], out["b" + gate] = w(H, R), w(H, H), bias(H)
+        return out
+    if net == "gamma":
+        D = int(sizes.get("D", 4))
+        return {"mu": np.array([0.5]), "W1": w(H, (D + 1) * R), "b1": bias(H),
+                "W2": w(K, H), "b2": bias(K)}
     raise ValueError(f"unknown net {net!r}; expected one of {NETS}")
 
 
@@ -631,8 +767,10 @@ def make_data(net, sizes, T, Q, seed=0):
 
 # dispatch tables: net name -> function
 SIMULATE = {"ftdnn": ftdnn_simulate, "elman": elman_simulate,
-            "lstm": lstm_simulate, "narx": narx_simulate}
-GRAD = {"ftdnn": ftdnn_grad, "elman": elman_grad, "lstm": lstm_grad, "narx": narx_grad}
+            "lstm": lstm_simulate, "narx": narx_simulate,
+            "gru": gru_simulate, "gamma": gamma_simulate}
+GRAD = {"ftdnn": ftdnn_grad, "elman": elman_grad, "lstm": lstm_grad, "narx": narx_grad,
+        "gru": gru_grad, "gamma": gamma_grad}
 RTRL = {"elman": elman_rtrl_grad, "narx": narx_rtrl_grad}
 _SIMULATE, _GRAD, _RTRL = SIMULATE, GRAD, RTRL     # older private spellings
 

@@ -17,6 +17,8 @@ TINY = {
     "elman": {"H": 3, "R": 2, "K": 2},
     "lstm": {"H": 3, "R": 2, "K": 2},
     "narx": {"H": 3, "R": 2, "K": 2},
+    "gru": {"H": 3, "R": 2, "K": 2},
+    "gamma": {"H": 3, "R": 2, "K": 2, "D": 3},
 }
 SHAPES = [(7, 3), (1, 2), (2, 1), (3, 1)]      # (T, Q), incl. fewer steps than lags/taps
 
@@ -63,6 +65,24 @@ def naive(net, p, u):
                 h = np.tanh(p["Wu"] @ np.concatenate([U(t - 1), U(t - 2)])
                             + p["Wy"] @ np.concatenate([Yv(t - 1), Yv(t - 2)]) + p["bh"])
                 ys.append(p["Wo"] @ h + p["bo"])
+        elif net == "gru":
+            h = np.zeros(p["Ur"].shape[0])
+            for t in range(T):
+                x = u[t, q]
+                r = _sig(p["Wr"] @ x + p["Ur"] @ h + p["br"])
+                z = _sig(p["Wz"] @ x + p["Uz"] @ h + p["bz"])
+                hc = np.tanh(p["Wc"] @ x + p["Uc"] @ (r * h) + p["bc"])
+                h = (1.0 - z) * h + z * hc
+                ys.append(p["Wy"] @ h + p["by"])
+        elif net == "gamma":
+            R = u.shape[2]
+            D = p["W1"].shape[1] // R - 1
+            mu = p["mu"][0]
+            g = [np.zeros(R) for _ in range(D + 1)]
+            for t in range(T):
+                g = [u[t, q]] + [(1 - mu) * g[k] + mu * g[k - 1] for k in range(1, D + 1)]
+                h = np.tanh(p["W1"] @ np.concatenate(g) + p["b1"])
+                ys.append(p["W2"] @ h + p["b2"])
         out.append(np.array(ys))
     return np.stack(out, axis=1)
 
