@@ -145,6 +145,32 @@ def test_compiled_forward_really_runs_compiled(monkeypatch):
     assert [c[0] for c in calls] == [vm.run_forward, vm.run] and all(k > 10 for _, k in calls)
 
 
+@pytest.mark.parametrize("what,Q,compiled", [
+    ("gradient", 16, True), ("gradient", 17, False),
+    ("simulate", 128, True), ("simulate", 129, False)])
+def test_automatic_choice_follows_the_measured_batch_limits(monkeypatch, what, Q, compiled):
+    """Automatic: gradients on the compiled side up to Q = 16, simulations up to Q = 128
+    (where it was measured faster, run.AUTO_MAX_Q*), numpy above; named, every batch."""
+    from dyngraph.engines.compiled import specialise
+    monkeypatch.delenv("DYNGRAPH_BACKEND", raising=False)
+    net = dg.load("specs/lstm.yaml")
+    calls = []
+    real = specialise.Runner.__call__
+
+    def counting(self, prog, *args):
+        calls.append(prog.shape[0])
+        return real(self, prog, *args)
+    monkeypatch.setattr(specialise.Runner, "__call__", counting)
+    X = random_data(net, Q=Q, T=3)
+    run = {"gradient": lambda b: net.gradient(X, _targets(net, Q, 3), backend=b),
+           "simulate": lambda b: net.simulate(X, backend=b)}[what]
+    run(None)
+    assert bool(calls) is compiled
+    calls.clear()
+    run("compiled")
+    assert calls
+
+
 def test_softmax_inside_a_loop_falls_back_to_numpy():
     text = ("inputs: {u: 2}\nlayers:\n  h: {size: 3, transfer: softmax, from: {u: 0, h: 1}}\n"
             "outputs: [h]\n")

@@ -2,8 +2,9 @@
 
 ``resolve(name)`` turns a user's choice into the object the engines take: an explicit name,
 else the ``DYNGRAPH_BACKEND`` environment variable, else automatic: ``"compiled"`` when numba
-is installed — for batches of up to ``AUTO_MAX_Q`` sequences, where it is measured faster —
-and ``"numpy"`` otherwise. A backend named explicitly is used for every batch.
+is installed — for batches of up to ``AUTO_MAX_Q`` sequences (gradients) and
+``AUTO_MAX_Q_SIMULATE`` (simulations), where it is measured faster — and ``"numpy"``
+otherwise. A backend named explicitly is used for every batch.
 
 >>> resolve("numpy") is None
 True
@@ -33,8 +34,10 @@ def available(name: str) -> bool:
 @lru_cache(maxsize=None)
 def _compiled(auto: bool):
     from .compiled import CompiledBackend
-    from .compiled.run import AUTO_MAX_Q
-    return CompiledBackend(max_q=AUTO_MAX_Q if auto else None)
+    from .compiled.run import AUTO_MAX_Q, AUTO_MAX_Q_SIMULATE
+    if auto:
+        return CompiledBackend(max_q=AUTO_MAX_Q, max_q_simulate=AUTO_MAX_Q_SIMULATE)
+    return CompiledBackend()
 
 
 def resolve(name=None):

@@ -94,11 +94,15 @@ def _stepped_links(plan, comp):
     return out
 
 
-#: Batch size above which the automatic choice leaves a component to the numpy engines:
+#: Batch sizes above which the automatic choice leaves a component to the numpy engines:
 #: their per-step cost is call overhead that a large batch amortises, while the compiled
-#: loops grow with it (bench/README.md, "compiled backend": compiled/numpy BPTT time 0.4-0.8
-#: at Q <= 8, 1.1-1.4 at Q = 16-32 for H = 8-32).
-AUTO_MAX_Q = 8
+#: loops grow with it. Gradients (BPTT, RTRL, the Jacobian, online RTRL): compiled / numpy
+#: 0.24-0.96 at Q = 16 over Elman H = 32 and 128, NARX, LSTM H = 32 and 64, GRU H = 32, but
+#: up to 1.28 at Q = 32 (bench/README.md, "ninth round"). Simulations: 0.36-0.86 at Q = 128
+#: (Elman H = 32 and 64, NARX, LSTM H = 32 and 64, GRU H = 32 and 64), the one loss an Elman
+#: layer of 128 units (1.02 at Q = 32, 1.36 at Q = 128).
+AUTO_MAX_Q = 16
+AUTO_MAX_Q_SIMULATE = 128
 #: Programs kept for re-use (per plan, component, direction and shape): emitting one costs
 #: ~0.3 ms of Python, a large share at Q = 1 (bench/README.md, "compiled backend").
 _KEEP = 256
@@ -115,19 +119,22 @@ class CompiledBackend:
     Parameters
     ----------
     max_q : batch sizes above it are declined (left to numpy); None compiles every batch
+    max_q_simulate : the same for simulations (values only); None: as ``max_q``
     """
 
     name = "compiled"
 
-    def __init__(self, max_q=None):
+    def __init__(self, max_q=None, max_q_simulate=None):
         self.max_q = max_q
+        self.max_q_simulate = max_q if max_q_simulate is None else max_q_simulate
         self.rtrl_recursion = Recursion(max_q)
         self._templates = {}
         #: programs run again from a kept template (for tests and benchmarks)
         self.replays = 0
 
-    def _takes(self, plan, comp, Q):
-        return (self.max_q is None or Q <= self.max_q) and _compilable(plan, comp)
+    def _takes(self, plan, comp, Q, values=False):
+        top = self.max_q_simulate if values else self.max_q
+        return (top is None or Q <= top) and _compilable(plan, comp)
 
     def forward_component(self, plan, P, A, caches, comp, T) -> bool:
         """Fill A's rows of the component's nodes for t = 0..T-1 and (unless ``caches`` is
@@ -138,10 +145,10 @@ class CompiledBackend:
         the loop too (:func:`_stepped_links`), not hoisted; with caches (a gradient follows)
         every outside link is hoisted, as the numpy engines do."""
         Q = next(iter(A.values())).shape[1]
-        if not self._takes(plan, comp, Q):
-            return False
         # Without caches nothing of the workspace is read after the run: a spare one serves.
         values = caches is None
+        if not self._takes(plan, comp, Q, values):
+            return False
         stepped = _stepped_links(plan, comp) if values else None
         if stepped is not None and not all(
                 A[s].flags.c_contiguous and A[s].ndim == 3 and A[s].dtype == np.float64
