@@ -151,8 +151,9 @@ def test_compiled_forward_really_runs_compiled(monkeypatch):
 def test_automatic_choice_follows_the_measured_batch_limits(monkeypatch, what, Q, compiled):
     """Automatic: gradients on the compiled side up to Q = 16, simulations up to Q = 128
     (where it was measured faster, run.AUTO_MAX_Q*), numpy above; named, every batch."""
-    from dyngraph.engines.compiled import specialise
+    from dyngraph.engines.compiled import run as compiled_run, specialise
     monkeypatch.delenv("DYNGRAPH_BACKEND", raising=False)
+    monkeypatch.setattr(compiled_run, "WARM_STEPS", 0)   # (a fresh machine: compile at once)
     net = dg.load("specs/lstm.yaml")
     calls = []
     real = specialise.Runner.__call__
@@ -169,6 +170,41 @@ def test_automatic_choice_follows_the_measured_batch_limits(monkeypatch, what, Q
     calls.clear()
     run("compiled")
     assert calls
+
+
+def test_cold_programs_run_on_numpy_until_warm(monkeypatch):
+    """Automatic choice on a machine where nothing is compiled yet: a component runs on
+    numpy (forward and backward alike, never mixed) until it has run WARM_STEPS
+    sequence-steps, then compiles its programs and runs them; a named backend compiles at
+    once."""
+    from dyngraph.engines.compiled import run as compiled_run, specialise
+    monkeypatch.delenv("DYNGRAPH_BACKEND", raising=False)
+    real_runner = specialise.runner
+    monkeypatch.setattr(specialise, "will_compile", lambda d: True)      # nothing on disk
+    monkeypatch.setattr(specialise, "runner", lambda prog, compile=True:
+                        real_runner(prog) if compile else None)
+    monkeypatch.setattr(compiled_run, "WARM_STEPS", 25)
+    calls = []
+    real_call = specialise.Runner.__call__
+
+    def counting(self, prog, *args):
+        calls.append(prog.shape[0])
+        return real_call(self, prog, *args)
+    monkeypatch.setattr(specialise.Runner, "__call__", counting)
+    net = dg.load("specs/lstm.yaml")
+    X, Y = random_data(net, Q=2, T=5), _targets(net, 2, 5)
+    want = net.gradient(X, Y, backend="numpy")[1]
+    backend_mod._compiled.cache_clear()                 # a fresh automatic backend
+    try:
+        for k in range(3):                              # 10, 20, 30 sequence-steps
+            g = net.gradient(X, Y)[1]
+            assert close(g, want)
+            assert len(calls) == (0 if k < 2 else 2), k   # then forward and backward
+        calls.clear()
+        net.gradient(X, Y, backend="compiled")
+        assert len(calls) == 2
+    finally:
+        backend_mod._compiled.cache_clear()
 
 
 def test_softmax_inside_a_loop_falls_back_to_numpy():

@@ -34,8 +34,8 @@ def at_once(monkeypatch):
     made = []
     real = specialise.Runner.__init__
 
-    def init(self, prog):
-        real(self, prog)
+    def init(self, prog, lazy=False):
+        real(self, prog, lazy)
         made.append(self)
     monkeypatch.setattr(specialise.Runner, "__init__", init)
     return made

@@ -4,7 +4,9 @@
 else the ``DYNGRAPH_BACKEND`` environment variable, else automatic: ``"compiled"`` when numba
 is installed — for batches of up to ``AUTO_MAX_Q`` sequences (gradients) and
 ``AUTO_MAX_Q_SIMULATE`` (simulations), where it is measured faster — and ``"numpy"``
-otherwise. A backend named explicitly is used for every batch.
+otherwise; there, a component whose program is not compiled on this machine yet runs on
+numpy until it has run ``WARM_STEPS`` sequence-steps, and compiles then. A backend named
+explicitly is used for every batch and compiles at once.
 
 >>> resolve("numpy") is None
 True
@@ -36,7 +38,8 @@ def _compiled(auto: bool):
     from .compiled import CompiledBackend
     from .compiled.run import AUTO_MAX_Q, AUTO_MAX_Q_SIMULATE
     if auto:
-        return CompiledBackend(max_q=AUTO_MAX_Q, max_q_simulate=AUTO_MAX_Q_SIMULATE)
+        return CompiledBackend(max_q=AUTO_MAX_Q, max_q_simulate=AUTO_MAX_Q_SIMULATE,
+                               lazy=True)
     return CompiledBackend()
 
 

@@ -564,9 +564,7 @@ class Emitter:
         ws = self._ws
         if self._prog is None:
             self._prog = self.program()
-        if self._runner is None:
-            self._runner = specialise.Runner(self._prog)
-        self._runner(self._prog, ws, self.Q, t_start, t_stop, step, tmin)
+        self.runner()(self._prog, ws, self.Q, t_start, t_stop, step, tmin)
         arrays = self._arrays
         if not back:
             views = {}
@@ -578,6 +576,18 @@ class Emitter:
         if spare and not hold:
             self.release()
         return None
+
+    def runner(self, lazy=False) -> "specialise.Runner":
+        """What runs the program (made at the first call; ``lazy``: see
+        :class:`.specialise.Runner`)."""
+        if self._runner is None:
+            # A step function's source and the interpreter's choice read no columns (the
+            # buffers' places): before the layout, the rows as emitted serve.
+            prog = self._prog
+            if prog is None:
+                prog = np.array(self._rows, dtype=np.int64).reshape(-1, N_FIELDS)
+            self._runner = specialise.Runner(prog, lazy=lazy)
+        return self._runner
 
     def release(self) -> None:
         """Give a spare workspace back to the pool (see :meth:`run`); views of it that

@@ -104,6 +104,12 @@ def _stepped_links(plan, comp):
 #: layer of 128 units (1.02 at Q = 32, 1.36 at Q = 128).
 AUTO_MAX_Q = 16
 AUTO_MAX_Q_SIMULATE = 128
+#: Sequence-steps (T·Q, summed over calls) that the automatic choice leaves a component to
+#: the numpy engines while running its program would first need a compile (nothing of it
+#: on this machine's disk cache yet): a first gradient of an LSTM from gates then takes
+#: milliseconds instead of the ~6 s of compiling its two programs, and a training loop pays
+#: that compile once it has run this long on numpy (~0.1-0.5 s for the catalog's nets).
+WARM_STEPS = 20_000
 #: Programs kept for re-use (per plan, component, direction and shape): emitting one costs
 #: ~0.3 ms of Python, a large share at Q = 1 (bench/README.md, "compiled backend").
 _KEEP = 256
@@ -121,17 +127,41 @@ class CompiledBackend:
     ----------
     max_q : batch sizes above it are declined (left to numpy); None compiles every batch
     max_q_simulate : the same for simulations (values only); None: as ``max_q``
+    lazy : leave a component to numpy while its program is cold (nothing compiled for it),
+           for :data:`WARM_STEPS` sequence-steps (the automatic choice); else compile at once
     """
 
     name = "compiled"
 
-    def __init__(self, max_q=None, max_q_simulate=None):
+    def __init__(self, max_q=None, max_q_simulate=None, lazy=False):
         self.max_q = max_q
         self.max_q_simulate = max_q if max_q_simulate is None else max_q_simulate
+        self.lazy = lazy
+        #: (id(plan), component nodes) -> sequence-steps left to numpy while cold
+        self._cold_steps = {}
+        #: (id(plan), component nodes) -> whether its last forward pass was left to numpy
+        #: (its backward pass then is too: the two engines' caches are not mixed)
+        self._numpy_forward = {}
         self.rtrl_recursion = Recursion(max_q)
         self._templates = {}
         #: programs run again from a kept template (for tests and benchmarks)
         self.replays = 0
+
+    def _ready(self, em, plan, comp, T, Q) -> bool:
+        """Whether to run ``em``'s program now: False while it is cold (see ``lazy``) and the
+        component has run fewer than :data:`WARM_STEPS` sequence-steps on numpy."""
+        runner = em.runner(self.lazy)
+        if not runner.cold:
+            return True
+        key = (id(plan), comp.nodes)
+        done = self._cold_steps.get(key, 0) + T * Q
+        if done <= WARM_STEPS:
+            if len(self._cold_steps) > 1024:
+                self._cold_steps.clear()
+            self._cold_steps[key] = done
+            return False
+        runner.warm_up()
+        return True
 
     def _takes(self, plan, comp, Q, values=False):
         top = self.max_q_simulate if values else self.max_q
@@ -171,6 +201,7 @@ class CompiledBackend:
                "values" if stepped else "values-hoisted" if values else "forward", T, Q)
         em = self._replay(plan, key, T, Q, groups)
         if em is not None:
+            self._numpy_forward[(id(plan), comp.nodes)] = False
             if values:
                 em.run(0, T, 1, _NO_TMIN, spare=True)
             else:
@@ -222,6 +253,12 @@ class CompiledBackend:
                                                           if name in nets else {}))
         except NotCompilable:
             return False
+        numpy_forward = self._numpy_forward
+        if len(numpy_forward) > 1024:
+            numpy_forward.clear()
+        numpy_forward[(id(plan), comp.nodes)] = cold = not self._ready(em, plan, comp, T, Q)
+        if cold:
+            return False
         if values:
             em.run(0, T, 1, _NO_TMIN, spare=True)
         else:
@@ -270,7 +307,8 @@ class CompiledBackend:
     def backward_component(self, plan, P, trace, G, comp, learn, grads, t0, t1, tmin) -> bool:
         """Sweep the component backward over [t0, t1) (see :func:`dyngraph.engines.bptt.
         backward`), then hand its deltas to the numpy tail; False when not compilable."""
-        if not self._takes(plan, comp, trace.Q):
+        if not self._takes(plan, comp, trace.Q) or self._numpy_forward.get(
+                (id(plan), comp.nodes)):
             return False
         B, Q = t1 - t0, trace.Q
         groups = {"P": P, "G": G, "C": {(v, i): c for v in comp.nodes
@@ -298,6 +336,8 @@ class CompiledBackend:
                                     for d in link.delays]
                     node.kind.emit_backward(em, P, cache, g, em.extra[name], sinks)
             except NotCompilable:
+                return False
+            if not self._ready(em, plan, comp, trace.T, Q):
                 return False
             em.run(t1 - 1, t0 - 1, -1, _NO_TMIN if tmin is None else tmin, spare=True,
                    hold=True)

@@ -12,6 +12,9 @@ new arrays.
 
 A program starts on the interpreter and moves to its own function once it has run
 :data:`HOT` seconds (:class:`Runner`), or at once when that function is on disk already.
+Under the automatic backend choice a program that neither finds (``lazy``: it is *cold*)
+compiles nothing at first: the backend leaves its component to the numpy engines until it
+has run ``run.WARM_STEPS`` sequence-steps, then compiles the program's own function.
 The function is Python source in a file of its own, named by the digest of its text and of
 the kernels it inlines, so numba's disk cache holds it like the interpreter (a program
 compiles once per machine, ~0.3 s once the operations themselves are cached; a second
@@ -130,20 +133,42 @@ def _directory():
 
 class Runner:
     """Runs one program (the signature of :func:`.vm.run`): on the interpreter until it has
-    spent :data:`HOT` seconds there, then on its own step function."""
+    spent :data:`HOT` seconds there, then on its own step function.
 
-    __slots__ = ("prog", "interpreter", "fn", "spent")
+    ``lazy`` (the automatic backend choice): when neither the program's own function nor
+    the interpreter is compiled on this machine, nothing is compiled yet and :attr:`cold`
+    is True — the caller leaves the work to the numpy engines until it is worth a compile,
+    then calls :meth:`warm_up`."""
 
-    def __init__(self, prog):
+    __slots__ = ("prog", "interpreter", "fn", "spent", "cold")
+
+    def __init__(self, prog, lazy=False):
         self.prog = prog
         self.interpreter = vm.runner(prog)
         self.fn = None
-        if enabled():
-            self.fn = runner(prog, compile=_mode() == "now" or self._eager())
         self.spent = 0.0
+        self.cold = False
+        if enabled():
+            self.fn = runner(prog, compile=_mode() == "now" or (not lazy and self._eager()))
+        if self.fn is None and lazy and _mode() != "now" and will_compile(self.interpreter):
+            self.cold = True
+            return
         if self.fn is None:
-            announce(self.interpreter, "interpreter" if self.interpreter is vm.run_forward
-                     else "interpreter with the derivative rules", "5-10")
+            self._announce()
+
+    def _announce(self):
+        announce(self.interpreter, "interpreter" if self.interpreter is vm.run_forward
+                 else "interpreter with the derivative rules", "5-10")
+
+    def warm_up(self) -> None:
+        """A cold runner's compile, once its program has shown it is worth one: the
+        program's own step function (or, with ``DYNGRAPH_SPECIALISE=off``, the
+        interpreter at its first run)."""
+        self.cold = False
+        if enabled():
+            self.fn = runner(self.prog)
+        else:
+            self._announce()
 
     def _eager(self) -> bool:
         """Whether to compile the step function at once: while this machine has not yet
