@@ -245,16 +245,28 @@ def _rel(a, b):
 
 
 def compile_costs():
-    """Seconds of a first forward pass in a new process: empty cache, then cached."""
-    code = ("import time, numpy as np, dyngraph as dg; t = time.perf_counter(); "
-            "net = dg.load('specs/lstm.yaml'); "
-            "net.simulate(np.ones((5, 3)), backend='compiled'); "
-            "print(time.perf_counter() - t)")
+    """Seconds in a new process: a first simulation with ``backend="compiled"`` on an empty
+    cache, then from the cache; and a first gradient (T = 200) under the automatic choice
+    on an empty cache (which leaves cold programs to numpy, see run.WARM_STEPS)."""
+    simulate = ("import time, numpy as np, dyngraph as dg; t = time.perf_counter(); "
+                "net = dg.load('specs/lstm.yaml'); "
+                "net.simulate(np.ones((5, 3)), backend='compiled'); "
+                "print(time.perf_counter() - t)")
+    gradient = ("import time, numpy as np, dyngraph as dg; t = time.perf_counter(); "
+                "net = dg.load('specs/lstm.yaml'); "
+                "net.gradient(np.ones((200, 3)), np.ones((200, 1))); "
+                "print(time.perf_counter() - t)")
     import tempfile
-    with tempfile.TemporaryDirectory() as cache:
+
+    def run(code, cache):
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-        out = [float(subprocess.run([sys.executable, "-c", code], env=env, check=True,
-                                    capture_output=True, text=True).stdout) for _ in range(2)]
+        env.pop("DYNGRAPH_BACKEND", None)
+        return float(subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                                    capture_output=True, text=True).stdout)
+    with tempfile.TemporaryDirectory() as cache:
+        out = [run(simulate, cache), run(simulate, cache)]
+    with tempfile.TemporaryDirectory() as cache:
+        out.append(run(gradient, cache))
     return out
 
 
@@ -357,9 +369,10 @@ def main(argv=None):
         print("\nT scaling, Elman Q=1 H=10, BPTT gradient, ms per call\n")
         print(format_table(["T", "numpy engines", "compiled", "JAX jit", "compiled / JAX"],
                            scaling(have_jax, max(3, args.repeats // 2))))
-    first, cached = compile_costs()
-    print(f"\ncompile cost (new process, LSTM spec, import excluded... total): first use "
-          f"{first:.2f} s, from the cache {cached:.2f} s")
+    first, cached, auto = compile_costs()
+    print(f"\ncompile cost (new process, LSTM spec, import excluded): a first simulation "
+          f"with backend='compiled' {first:.2f} s, from the cache {cached:.2f} s; a first "
+          f"gradient (T = 200) under the automatic choice, empty cache, {auto:.2f} s")
 
 
 if __name__ == "__main__":
