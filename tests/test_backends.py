@@ -174,7 +174,7 @@ def test_automatic_choice_follows_the_measured_batch_limits(monkeypatch, what, Q
 
 def test_cold_programs_run_on_numpy_until_warm(monkeypatch):
     """Automatic choice on a machine where nothing is compiled yet: a component runs on
-    numpy (forward and backward alike, never mixed) until it has run WARM_STEPS
+    numpy (forward and backward together) until it has run WARM_STEPS
     sequence-steps, then compiles its programs and runs them; a named backend compiles at
     once."""
     from dyngraph.engines.compiled import run as compiled_run, specialise

@@ -140,7 +140,8 @@ class CompiledBackend:
         #: (id(plan), component nodes) -> sequence-steps left to numpy while cold
         self._cold_steps = {}
         #: (id(plan), component nodes) -> whether its last forward pass was left to numpy
-        #: (its backward pass then is too: the two engines' caches are not mixed)
+        #: (its backward pass then is too, so that the two compile together; a compiled
+        #: backward over numpy's caches would be sound, they are the kinds' own)
         self._numpy_forward = {}
         self.rtrl_recursion = Recursion(max_q)
         self._templates = {}
