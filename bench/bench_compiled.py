@@ -296,6 +296,8 @@ def main(argv=None):
     ap.add_argument("--no-jax", action="store_true")
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--no-scaling", action="store_true", help="skip the T = 10^5 scaling")
+    ap.add_argument("--no-compile", action="store_true", help="skip the compile cost")
+    ap.add_argument("--cases", default="", help="only the cases whose label contains this")
     args = ap.parse_args(argv)
     try:
         if args.no_jax:
@@ -313,6 +315,8 @@ def main(argv=None):
         have_torch = False
     rows, sim_rows = [], []
     for label, net, sizes, T, Q in CASES:
+        if args.cases not in label:
+            continue
         p = refs.make_params(net, sizes, seed=0)
         u, target = refs.make_data(net, sizes, T, Q, seed=0)
         dnet = ref_nets.build(net, sizes, p)
@@ -369,6 +373,8 @@ def main(argv=None):
         print("\nT scaling, Elman Q=1 H=10, BPTT gradient, ms per call\n")
         print(format_table(["T", "numpy engines", "compiled", "JAX jit", "compiled / JAX"],
                            scaling(have_jax, max(3, args.repeats // 2))))
+    if args.no_compile:
+        return
     first, cached, auto = compile_costs()
     print(f"\ncompile cost (new process, LSTM spec, import excluded): a first simulation "
           f"with backend='compiled' {first:.2f} s, from the cache {cached:.2f} s; a first "

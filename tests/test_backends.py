@@ -173,15 +173,15 @@ def test_automatic_choice_follows_the_measured_batch_limits(monkeypatch, what, Q
 
 
 def test_cold_programs_run_on_numpy_until_warm(monkeypatch):
-    """Automatic choice on a machine where nothing is compiled yet: a component runs on
-    numpy (forward and backward together) until it has run WARM_STEPS
+    """Lazy, compiling in the foreground, on a machine where nothing is compiled yet: a
+    component runs on numpy (forward and backward together) until it has run WARM_STEPS
     sequence-steps, then compiles its programs and runs them; a named backend compiles at
-    once."""
-    from dyngraph.engines.compiled import run as compiled_run, specialise
+    once. (The automatic choice compiles in another process: tests/test_background.py.)"""
+    from dyngraph.engines.compiled import CompiledBackend, run as compiled_run, specialise
     monkeypatch.delenv("DYNGRAPH_BACKEND", raising=False)
     real_runner = specialise.runner
     monkeypatch.setattr(specialise, "will_compile", lambda d: True)      # nothing on disk
-    monkeypatch.setattr(specialise, "runner", lambda prog, compile=True:
+    monkeypatch.setattr(specialise, "runner", lambda prog, compile=True, ident=None:
                         real_runner(prog) if compile else None)
     monkeypatch.setattr(compiled_run, "WARM_STEPS", 25)
     calls = []
@@ -194,17 +194,14 @@ def test_cold_programs_run_on_numpy_until_warm(monkeypatch):
     net = dg.load("specs/lstm.yaml")
     X, Y = random_data(net, Q=2, T=5), _targets(net, 2, 5)
     want = net.gradient(X, Y, backend="numpy")[1]
-    backend_mod._compiled.cache_clear()                 # a fresh automatic backend
-    try:
-        for k in range(3):                              # 10, 20, 30 sequence-steps
-            g = net.gradient(X, Y)[1]
-            assert close(g, want)
-            assert len(calls) == (0 if k < 2 else 2), k   # then forward and backward
-        calls.clear()
-        net.gradient(X, Y, backend="compiled")
-        assert len(calls) == 2
-    finally:
-        backend_mod._compiled.cache_clear()
+    lazy = CompiledBackend(lazy=True)
+    for k in range(3):                                  # 10, 20, 30 sequence-steps
+        g = net.gradient(X, Y, backend=lazy)[1]
+        assert close(g, want)
+        assert len(calls) == (0 if k < 2 else 2), k     # then forward and backward
+    calls.clear()
+    net.gradient(X, Y, backend="compiled")
+    assert len(calls) == 2
 
 
 def test_softmax_inside_a_loop_falls_back_to_numpy():

@@ -5,7 +5,8 @@ else the ``DYNGRAPH_BACKEND`` environment variable, else automatic: ``"compiled"
 is installed — for batches of up to ``AUTO_MAX_Q`` sequences (gradients) and
 ``AUTO_MAX_Q_SIMULATE`` (simulations), where it is measured faster — and ``"numpy"``
 otherwise; there, a component whose program is not compiled on this machine yet runs on
-numpy until it has run ``WARM_STEPS`` sequence-steps, and compiles then. A backend named
+numpy until it has run ``WARM_STEPS`` sequence-steps, then compiles on a thread of its own
+while it goes on on numpy, and runs compiled once the compile is done. A backend named
 explicitly is used for every batch and compiles at once.
 
 >>> resolve("numpy") is None
@@ -39,7 +40,7 @@ def _compiled(auto: bool):
     from .compiled.run import AUTO_MAX_Q, AUTO_MAX_Q_SIMULATE
     if auto:
         return CompiledBackend(max_q=AUTO_MAX_Q, max_q_simulate=AUTO_MAX_Q_SIMULATE,
-                               lazy=True)
+                               lazy=True, background=True)
     return CompiledBackend()
 
 

@@ -17,6 +17,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, uintp
 
+from . import background
+from .freshness import will_compile
+
 __all__ = ["step_chunk", "Recursion"]
 
 
@@ -81,15 +84,45 @@ def step_chunk(B, Q, P, now0, head_R, head_state, head_E, head_out, head_c0, hea
                     Oflat[out + i] = Hflat[dst + i]
 
 
+def _type():
+    """Compile (or load) :func:`step_chunk` for the types of every real call, by a call over
+    no steps (B = 0): nothing runs."""
+    ints, floats = [np.zeros(1, dtype=np.int64)] * 13, [np.zeros(1)] * 4
+    step_chunk(0, 1, 1, 0, *ints, *floats)
+
+
+#: What a process compiling the kernel in the background runs (see :mod:`.background`).
+_CHILD = "from dyngraph.engines.compiled.recursion import _type; _type()"
+
+
 class Recursion:
     """What RTRL asks of the compiled backend: ``takes(Q)``, the state tables once per
-    sweep, and ``step`` per chunk (packing the coefficient arrays flat)."""
+    sweep, and ``step`` per chunk (packing the coefficient arrays flat).
 
-    def __init__(self, max_q=None):
+    ``lazy`` (the automatic choice): while :func:`step_chunk` is not compiled on this
+    machine, ``takes`` declines (numpy steps the recursion) and another process compiles it
+    (:mod:`.background`; the first Jacobian on a fresh machine otherwise waited ~1 s for it);
+    without a way to compile there, it compiles here at its first call."""
+
+    def __init__(self, max_q=None, lazy=False):
         self.max_q = max_q
+        self.lazy = lazy
+        self._ready = not lazy
 
     def takes(self, Q: int) -> bool:
-        return self.max_q is None or Q <= self.max_q
+        if not (self.max_q is None or Q <= self.max_q):
+            return False
+        if not self._ready:
+            if not will_compile(step_chunk):
+                self._ready = True
+            else:
+                state = background.state("recursion")
+                if state == "none" and background.start("recursion", _CHILD):
+                    return False
+                if state == "running":
+                    return False
+                self._ready = True      # done (on disk now), or compile here
+        return True
 
     @staticmethod
     def state_tables(offsets, depths, sizes):

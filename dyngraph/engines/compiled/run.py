@@ -129,40 +129,48 @@ class CompiledBackend:
     max_q_simulate : the same for simulations (values only); None: as ``max_q``
     lazy : leave a component to numpy while its program is cold (nothing compiled for it),
            for :data:`WARM_STEPS` sequence-steps (the automatic choice); else compile at once
+    background : (with ``lazy``) then compile in a process of its own, the component staying
+           on numpy until the compile is done (:func:`.specialise.compile_in_background`)
     """
 
     name = "compiled"
 
-    def __init__(self, max_q=None, max_q_simulate=None, lazy=False):
+    def __init__(self, max_q=None, max_q_simulate=None, lazy=False, background=False):
         self.max_q = max_q
         self.max_q_simulate = max_q if max_q_simulate is None else max_q_simulate
         self.lazy = lazy
+        self.background = background
         #: (id(plan), component nodes) -> sequence-steps left to numpy while cold
         self._cold_steps = {}
         #: (id(plan), component nodes) -> whether its last forward pass was left to numpy
         #: (its backward pass then is too, so that the two compile together; a compiled
         #: backward over numpy's caches would be sound, they are the kinds' own)
         self._numpy_forward = {}
-        self.rtrl_recursion = Recursion(max_q)
+        self.rtrl_recursion = Recursion(max_q, lazy=lazy and background)
         self._templates = {}
         #: programs run again from a kept template (for tests and benchmarks)
         self.replays = 0
 
-    def _ready(self, em, plan, comp, T, Q) -> bool:
+    def _ready(self, em, plan, comp, T, Q, direction="forward") -> bool:
         """Whether to run ``em``'s program now: False while it is cold (see ``lazy``) and the
-        component has run fewer than :data:`WARM_STEPS` sequence-steps on numpy."""
+        component has run fewer than :data:`WARM_STEPS` sequence-steps on numpy in this
+        ``direction``, or its compile in the background is not done."""
         runner = em.runner(self.lazy)
         if not runner.cold:
             return True
-        key = (id(plan), comp.nodes)
+        if runner.pending:
+            return False            # compiling in another process: numpy meanwhile
+        # (In the foreground a backward pass runs only after its forward pass compiled: it
+        # counts the same steps, and so compiles with it.)
+        key = (id(plan), comp.nodes) + ((direction,) if self.background else ())
         done = self._cold_steps.get(key, 0) + T * Q
         if done <= WARM_STEPS:
             if len(self._cold_steps) > 1024:
                 self._cold_steps.clear()
             self._cold_steps[key] = done
             return False
-        runner.warm_up()
-        return True
+        runner.warm_up(self.background)
+        return not runner.cold
 
     def _takes(self, plan, comp, Q, values=False):
         top = self.max_q_simulate if values else self.max_q
@@ -308,8 +316,11 @@ class CompiledBackend:
     def backward_component(self, plan, P, trace, G, comp, learn, grads, t0, t1, tmin) -> bool:
         """Sweep the component backward over [t0, t1) (see :func:`dyngraph.engines.bptt.
         backward`), then hand its deltas to the numpy tail; False when not compilable."""
-        if not self._takes(plan, comp, trace.Q) or self._numpy_forward.get(
-                (id(plan), comp.nodes)):
+        # In the foreground a backward pass follows its forward pass onto numpy, so that the
+        # two compile together; in the background each compiles as soon as it is due (a
+        # compiled backward over numpy's caches is sound: they are the kinds' own caches).
+        if not self._takes(plan, comp, trace.Q) or (
+                not self.background and self._numpy_forward.get((id(plan), comp.nodes))):
             return False
         B, Q = t1 - t0, trace.Q
         groups = {"P": P, "G": G, "C": {(v, i): c for v in comp.nodes
@@ -338,7 +349,7 @@ class CompiledBackend:
                     node.kind.emit_backward(em, P, cache, g, em.extra[name], sinks)
             except NotCompilable:
                 return False
-            if not self._ready(em, plan, comp, trace.T, Q):
+            if not self._ready(em, plan, comp, trace.T, Q, "backward"):
                 return False
             em.run(t1 - 1, t0 - 1, -1, _NO_TMIN if tmin is None else tmin, spare=True,
                    hold=True)

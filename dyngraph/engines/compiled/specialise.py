@@ -14,7 +14,9 @@ A program starts on the interpreter and moves to its own function once it has ru
 :data:`HOT` seconds (:class:`Runner`), or at once when that function is on disk already.
 Under the automatic backend choice a program that neither finds (``lazy``: it is *cold*)
 compiles nothing at first: the backend leaves its component to the numpy engines until it
-has run ``run.WARM_STEPS`` sequence-steps, then compiles the program's own function.
+has run ``run.WARM_STEPS`` sequence-steps, then compiles the program's own function on a
+process of its own (:func:`compile_in_background`) while the calls go on on numpy: the
+compile (1-6 s on a fresh machine) is no longer a stall in the middle of a training run.
 The function is Python source in a file of its own, named by the digest of its text and of
 the kernels it inlines, so numba's disk cache holds it like the interpreter (a program
 compiles once per machine, ~0.3 s once the operations themselves are cached; a second
@@ -37,11 +39,14 @@ import threading
 import time
 from pathlib import Path
 
-from . import _rules, elementary, ops, vm
+import numpy as np
+
+from . import _rules, background, elementary, ops, vm
 from .freshness import announce, announce_any, cache_off, will_compile
 from .vm import OPS
 
-__all__ = ["source", "runner", "enabled", "Runner", "HOT"]
+__all__ = ["source", "runner", "enabled", "Runner", "HOT", "compile_in_background",
+           "pending"]
 
 #: Seconds a program runs on the interpreter before it gets its own step function: its
 #: compilation (~0.3 s) then costs at most about what the program has already spent, and
@@ -138,9 +143,12 @@ class Runner:
     ``lazy`` (the automatic backend choice): when neither the program's own function nor
     the interpreter is compiled on this machine, nothing is compiled yet and :attr:`cold`
     is True — the caller leaves the work to the numpy engines until it is worth a compile,
-    then calls :meth:`warm_up`."""
+    then calls :meth:`warm_up`. A lazy runner compiles in the background: :attr:`pending`
+    while its function compiles in a process of its own (the caller stays on numpy; cold
+    until it is done), and past :data:`HOT` on the interpreter it goes on there until its
+    function is ready."""
 
-    __slots__ = ("prog", "interpreter", "fn", "spent", "cold")
+    __slots__ = ("prog", "interpreter", "fn", "spent", "cold", "lazy", "key")
 
     def __init__(self, prog, lazy=False):
         self.prog = prog
@@ -148,22 +156,37 @@ class Runner:
         self.fn = None
         self.spent = 0.0
         self.cold = False
+        self.lazy = lazy
+        self.key = None
         if enabled():
-            self.fn = runner(prog, compile=_mode() == "now" or (not lazy and self._eager()))
+            ident = _identify(prog)
+            self.key = ident[3]
+            self.fn = runner(prog, compile=_mode() == "now" or (not lazy and self._eager()),
+                             ident=ident)
         if self.fn is None and lazy and _mode() != "now" and will_compile(self.interpreter):
             self.cold = True
             return
-        if self.fn is None:
+        if self.fn is None and not self.pending:
             self._announce()
+
+    @property
+    def pending(self) -> bool:
+        """Whether this program's function is compiling in another process now."""
+        return self.key is not None and pending(self.key)
 
     def _announce(self):
         announce(self.interpreter, "interpreter" if self.interpreter is vm.run_forward
                  else "interpreter with the derivative rules", "5-10")
 
-    def warm_up(self) -> None:
+    def warm_up(self, background=False) -> None:
         """A cold runner's compile, once its program has shown it is worth one: the
         program's own step function (or, with ``DYNGRAPH_SPECIALISE=off``, the
-        interpreter at its first run)."""
+        interpreter at its first run). ``background``: start compiling the function in a
+        process of its own and stay cold until it is ready (:attr:`pending`)."""
+        if background and enabled():
+            self.fn = compile_in_background(self.prog)
+            self.cold = self.fn is None
+            return
         self.cold = False
         if enabled():
             self.fn = runner(self.prog)
@@ -187,19 +210,88 @@ class Runner:
         self.interpreter(prog, ws, Q, t_start, t_stop, step, tmin)
         self.spent += time.perf_counter() - start
         if self.spent > HOT and enabled():
-            self.fn = runner(self.prog)
+            if not self.lazy:
+                self.fn = runner(self.prog)
+            elif not self.pending:
+                self.fn = _LOADED.get(self.key) or compile_in_background(self.prog)
 
 
-def runner(prog, compile=True):
-    """``prog``'s own step function (written, compiled or loaded from the cache), or None
-    when ``compile`` is False and it is not compiled on disk yet."""
+def _identify(prog):
+    """(directory, whether it is cached, source text, digest) of ``prog``'s function."""
     directory, cache = _directory()
     text = source(prog, cache)
-    key = hashlib.sha256(text.encode()).hexdigest()[:24]
+    return directory, cache, text, hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def compile_in_background(prog):
+    """Start compiling ``prog``'s own step function in a process of its own
+    (:mod:`.background`); returns the function when it is compiled already (in this
+    process, or on disk), else None — it is then :func:`pending` until that process is
+    done, and :func:`runner` (``compile=False``) gives it from then on. Where no process
+    can compile it, it compiles here and now."""
+    ident = _identify(prog)
+    fn = runner(prog, compile=False, ident=ident)
+    if fn is not None:
+        return fn
+    directory, cache, text, key = ident
+    path = directory / f"p_{key}.py"
+    if cache:
+        _write(path, text)
+    code = ("from dyngraph.engines.compiled.specialise import compile_file\n"
+            f"compile_file({str(path)!r}, {'dyngraph_p_' + key!r})")
+    if not (cache and background.start(("program", key), code)):
+        return runner(prog, ident=ident)
+    return None
+
+
+def compile_file(path, name) -> None:
+    """What the compiling process runs (:func:`compile_in_background`): import a program's
+    module under the name this process gives it (numba names its cache files by it) and
+    type its function (:func:`_type`)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    _type(module.run)
+
+
+def pending(key) -> bool:
+    """Whether the function with digest ``key`` is compiling in another process now."""
+    return background.state(("program", key)) == "running"
+
+
+def _type(fn):
+    """Compile (or load) a step function for the types of every real call by a call over
+    no steps (t_start == t_stop): nothing runs."""
+    fn(np.zeros((1, vm.N_FIELDS), dtype=np.int64), np.zeros(1), 1, 0, 0, 1, 0)
+
+
+def runner(prog, compile=True, ident=None):
+    """``prog``'s own step function (written, compiled or loaded from the cache), or None
+    when ``compile`` is False and it is not compiled on disk yet (or is compiling in the
+    background). ``ident``: :func:`_identify` of ``prog``, when the caller has it."""
+    directory, cache, text, key = ident or _identify(prog)
     fn = _LOADED.get(key)
     if fn is not None:
         return fn
+    done = background.state(("program", key))
+    if done == "running":
+        if not compile:
+            return None             # compiling in another process
+        background.wait()
+        done = background.state(("program", key))
     path = directory / f"p_{key}.py"
+    if done == "done":
+        with _LOCK:
+            fn = _LOADED.get(key) or _load(path, text, f"dyngraph_p_{key}")
+            try:
+                _type(fn)           # loads it from the disk cache (milliseconds)
+            except Exception:       # noqa: BLE001 (an entry this process cannot load)
+                fn._cache.flush()
+                background.failed(("program", key))
+            else:
+                _LOADED[key] = fn
+                return fn
     if not compile and not (cache and path.is_file()):
         return None
     with _LOCK:
@@ -215,11 +307,15 @@ def runner(prog, compile=True):
     return fn
 
 
-def _load(path, text, name):
+def _write(path, text):
     if not path.is_file() or path.read_text() != text:
         tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(text)
         os.replace(tmp, path)       # atomic: a second process reads a whole file or none
+
+
+def _load(path, text, name):
+    _write(path, text)
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
