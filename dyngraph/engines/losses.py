@@ -51,6 +51,10 @@ def loss_and_adjoint(Y: Mapping[str, np.ndarray], targets: Mapping[str, np.ndarr
     if loss not in LOSSES:
         raise LossError(f"unknown loss '{loss}' (choose from {', '.join(LOSSES)})")
     weights = weights or {}
+    if loss != "cross_entropy" and not weights:
+        fast = _squared_without_gaps(Y, targets, loss)
+        if fast is not None:
+            return fast
     count = 0
     parts = {}
     for name, tgt in targets.items():
@@ -75,6 +79,26 @@ def loss_and_adjoint(Y: Mapping[str, np.ndarray], targets: Mapping[str, np.ndarr
         value += float(term.sum()) * scale
         dA[name] = grad * scale
     return value, dA
+
+
+def _squared_without_gaps(Y, targets, loss):
+    """mse / sse and their adjoints when no target is NaN and nothing is weighted (the common
+    call, at Q = 1 a tenth of a small net's gradient in the masked form); None otherwise."""
+    errors = {}
+    for name, tgt in targets.items():
+        e = Y[name] - tgt
+        if np.isnan(e).any():
+            if np.isnan(tgt).any():
+                return None         # gaps: the masked form
+        errors[name] = e
+    count = sum(t.size for t in targets.values())
+    scale = 1.0 if loss == "sse" else 1.0 / max(count, 1)
+    value = 0.0
+    for name, e in errors.items():
+        flat = e.reshape(-1)
+        value += float(np.dot(flat, flat)) * scale
+        e *= 2.0 * scale
+    return value, errors
 
 
 def error_vector(Y: Mapping[str, np.ndarray], targets: Mapping[str, np.ndarray],
