@@ -14,6 +14,7 @@ loading from the cache, each in a new process).
 
 Run (from the repository root):
     python bench/bench_compiled.py [--repeats 7] [--no-jax] [--no-torch] [--no-scaling]
+                                    [--no-compile] [--cases SUBSTRING]
 """
 import os
 
