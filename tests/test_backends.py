@@ -8,6 +8,7 @@ checked against the transfer table, and the backend choice against its documente
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -154,6 +155,7 @@ def test_automatic_choice_follows_the_measured_batch_limits(monkeypatch, what, Q
     from dyngraph.engines.compiled import run as compiled_run, specialise
     monkeypatch.delenv("DYNGRAPH_BACKEND", raising=False)
     monkeypatch.setattr(compiled_run, "WARM_STEPS", 0)   # (a fresh machine: compile at once)
+    monkeypatch.setattr(backend_mod, "LOAD_STEPS", 0)    # (a long run: loaded at once)
     net = dg.load("specs/lstm.yaml")
     calls = []
     real = specialise.Runner.__call__
@@ -252,6 +254,51 @@ def test_backend_choice(monkeypatch):
     assert backend_mod.resolve("compiled").name == "compiled"   # an explicit choice wins
     with pytest.raises(ValueError, match="unknown backend 'fast'"):
         backend_mod.resolve("fast")
+
+
+def test_automatic_choice_stays_on_numpy_until_load_steps(monkeypatch):
+    """The automatic choice leaves every component to numpy until the process has stepped
+    LOAD_STEPS node-steps, then loads the compiled backend and runs on it: the same
+    numbers to 1e-12 on either side of the switch."""
+    from dyngraph.engines.compiled import run as compiled_run, specialise
+    monkeypatch.setattr(compiled_run, "WARM_STEPS", 0)   # (programs are not cold here)
+    monkeypatch.setattr(backend_mod, "LOAD_STEPS", 25 * 9)    # (9 nodes step in time)
+    calls = []
+    real = specialise.Runner.__call__
+
+    def counting(self, prog, *args):
+        calls.append(prog.shape[0])
+        return real(self, prog, *args)
+    monkeypatch.setattr(specialise.Runner, "__call__", counting)
+    net = dg.load("specs/lstm.yaml")
+    X, Y = random_data(net, Q=2, T=5), _targets(net, 2, 5)
+    want = net.gradient(X, Y, backend="numpy")[1]
+    auto = backend_mod.Automatic()
+    for k in range(3):                                  # 10, 20, 30 sequence-steps
+        calls.clear()
+        g = net.gradient(X, Y, backend=auto)[1]
+        assert close(g, want)
+        assert (auto.compiled is not None) is (k == 2)
+        assert bool(calls) is (k == 2)
+    assert auto.steps == 30 * 9
+    assert backend_mod.loaded(auto) is auto.compiled    # an online learner: at once
+    assert backend_mod.loaded(None) is None
+
+
+def test_a_short_run_under_the_automatic_choice_imports_no_numba():
+    """A short run (a simulation, a gradient) never pays the compiled backend's load
+    (numba's import and first cached call, ~0.3 s): it stays on numpy."""
+    import os
+    import subprocess
+    import sys
+    code = ("import sys, numpy as np, dyngraph as dg; net = dg.load('specs/lstm.yaml'); "
+            "net.simulate(np.ones((50, 3))); net.gradient(np.ones((50, 3)), np.ones((50, 1))); "
+            "print(sorted(m for m in ('numba', 'dyngraph.engines.compiled') "
+            "if m in sys.modules))")
+    env = {k: v for k, v in os.environ.items() if k != "DYNGRAPH_BACKEND"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "[]", out.stderr
 
 
 def test_train_same_path_on_both_backends():

@@ -1,47 +1,113 @@
 """Which engine steps recurrent components: ``"numpy"`` (the reference) or ``"compiled"``.
 
 ``resolve(name)`` turns a user's choice into the object the engines take: an explicit name,
-else the ``DYNGRAPH_BACKEND`` environment variable, else automatic: ``"compiled"`` when numba
-is installed — for batches of up to ``AUTO_MAX_Q`` sequences (gradients) and
-``AUTO_MAX_Q_SIMULATE`` (simulations), where it is measured faster — and ``"numpy"``
-otherwise; there, a component whose program is not compiled on this machine yet runs on
-numpy until it has run ``WARM_STEPS`` sequence-steps, then compiles on a thread of its own
-while it goes on on numpy, and runs compiled once the compile is done. A backend named
-explicitly is used for every batch and compiles at once.
+else the ``DYNGRAPH_BACKEND`` environment variable, else automatic (:class:`Automatic`,
+where numba is installed): numpy until the process has stepped :data:`LOAD_STEPS`
+node-steps of recurrent components, then the compiled backend — for batches of up to
+``AUTO_MAX_Q`` sequences (gradients) and ``AUTO_MAX_Q_SIMULATE`` (simulations), where it is
+measured faster. There a component whose program is not compiled on this machine yet runs
+on numpy until it has run ``WARM_STEPS`` sequence-steps, then compiles in a process of its
+own while it goes on on numpy, and runs compiled once the compile is done. A backend named
+explicitly is used for every batch, from the first call, and compiles at once.
 
 >>> resolve("numpy") is None
 True
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 from functools import lru_cache
 
-__all__ = ["resolve", "BACKENDS", "available"]
+__all__ = ["resolve", "BACKENDS", "available", "Automatic", "LOAD_STEPS", "loaded"]
 
 BACKENDS = ("numpy", "compiled")
+
+#: Node-steps (T·Q times the nodes of each recurrent component stepped, summed over calls)
+#: that the automatic choice leaves to numpy before it loads the compiled backend. Loading
+#: costs a process ~0.3 s even when every kernel is on the disk cache (numba's import
+#: ~0.1 s, the backend's ~0.05 s, numba's first cached call ~0.15 s: bench/README.md,
+#: "eleventh round"), which a short run (a simulation of a few thousand steps, a CLI call,
+#: a test) never earns back. The numpy engines spend 2-4 us a node-step (simulation,
+#: gradient: the LSTM from gates, NARX, Elman), so a long run has spent ~0.04-0.08 s on
+#: numpy when it loads: a fraction of the load, which a short run saves whole.
+LOAD_STEPS = 20_000
 
 
 @lru_cache(maxsize=None)
 def available(name: str) -> bool:
-    """Whether a backend can run here (the compiled one needs numba)."""
+    """Whether a backend can run here (the compiled one needs numba). Looks numba up
+    without importing it (that costs ~0.1 s; see :data:`LOAD_STEPS`)."""
     if name == "numpy":
         return True
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("numba") is not None
 
 
 @lru_cache(maxsize=None)
 def _compiled(auto: bool):
-    from .compiled import CompiledBackend
-    from .compiled.run import AUTO_MAX_Q, AUTO_MAX_Q_SIMULATE
     if auto:
-        return CompiledBackend(max_q=AUTO_MAX_Q, max_q_simulate=AUTO_MAX_Q_SIMULATE,
-                               lazy=True, background=True)
+        return Automatic()
+    from .compiled import CompiledBackend
     return CompiledBackend()
+
+
+class Automatic:
+    """The automatic choice: the numpy engines (every method declines) until the process
+    has stepped :data:`LOAD_STEPS` node-steps of recurrent components, then the
+    compiled backend, lazy and compiling in the background (:meth:`load`). One per process:
+    the count is the process's."""
+
+    name = "automatic"
+
+    def __init__(self):
+        self.steps = 0
+        self.compiled = None        # the CompiledBackend, once loaded
+        self.failed = False         # numba was found but would not import
+
+    def load(self):
+        """The compiled backend (imported and made at the first call), or None when numba
+        cannot be imported after all."""
+        if self.compiled is None and not self.failed:
+            try:
+                from .compiled import CompiledBackend
+                from .compiled.run import AUTO_MAX_Q, AUTO_MAX_Q_SIMULATE
+            except ImportError:     # a broken numba install: numpy for good
+                self.failed = True
+                return None
+            self.compiled = CompiledBackend(max_q=AUTO_MAX_Q,
+                                            max_q_simulate=AUTO_MAX_Q_SIMULATE,
+                                            lazy=True, background=True)
+        return self.compiled
+
+    def forward_component(self, plan, P, A, caches, comp, T) -> bool:
+        """As :meth:`.compiled.CompiledBackend.forward_component` once loaded; before, counts
+        the component's node-steps and declines (numpy steps it)."""
+        compiled = self.compiled
+        if compiled is None:
+            self.steps += T * next(iter(A.values())).shape[1] * len(comp.nodes)
+            if self.steps <= LOAD_STEPS or self.load() is None:
+                return False
+            compiled = self.compiled
+        return compiled.forward_component(plan, P, A, caches, comp, T)
+
+    def backward_component(self, *args) -> bool:
+        # (A backward pass whose forward ran on numpy just before the load may run
+        # compiled: sound, the caches are the kinds' own either way.)
+        compiled = self.compiled
+        return compiled is not None and compiled.backward_component(*args)
+
+    @property
+    def rtrl_recursion(self):
+        compiled = self.compiled
+        return None if compiled is None else compiled.rtrl_recursion
+
+
+def loaded(backend):
+    """``backend`` (as :func:`resolve` gave it) for a caller that runs long from its first
+    step — an online learner's stream: the automatic choice's compiled backend at once."""
+    if isinstance(backend, Automatic):
+        return backend.load()
+    return backend
 
 
 def resolve(name=None):

@@ -45,7 +45,7 @@ class OnlineRTRL:
     """
 
     def __init__(self, net, Q: int = 1, backend=None):
-        from .backend import resolve
+        from .backend import loaded, resolve
         if net.plan.backward:
             raise ValueError("online RTRL needs every step's past only; a spec with "
                              "backward layers depends on the future (use gradient or "
@@ -56,7 +56,7 @@ class OnlineRTRL:
         self.clock = 0
         self._state = None
         self._compiled = None
-        chosen = resolve(backend)
+        chosen = loaded(resolve(backend))
         if chosen is not None and (chosen.max_q is None or Q <= chosen.max_q):
             from .compiled.online import NotCompilable, OnlineProgram
             try:
