@@ -285,15 +285,42 @@ def test_automatic_choice_stays_on_numpy_until_load_steps(monkeypatch):
     assert backend_mod.loaded(None) is None
 
 
+@pytest.mark.parametrize("failure", [ImportError, KeyboardInterrupt])
+def test_automatic_choice_stays_on_numpy_when_the_load_fails(monkeypatch, failure):
+    """A compiled backend that cannot be imported (a broken numba), or whose import a
+    Ctrl-C cut short: numpy from then on, the same numbers; the interrupt reaches the
+    caller."""
+    import sys
+    import types
+
+    class Broken(types.ModuleType):
+        def __getattr__(self, name):
+            if name.startswith("__"):       # (what the import system and pytest probe)
+                raise AttributeError(name)
+            raise failure("the compiled backend cannot be imported")
+    monkeypatch.setitem(sys.modules, "dyngraph.engines.compiled", Broken("compiled"))
+    monkeypatch.setattr(backend_mod, "LOAD_STEPS", 0)
+    net = dg.load("specs/layer_recurrent.yaml")
+    X = random_data(net, Q=1, T=4)
+    auto = backend_mod.Automatic()
+    if failure is KeyboardInterrupt:
+        with pytest.raises(KeyboardInterrupt):
+            net.simulate(X, backend=auto)
+    got, want = net.simulate(X, backend=auto), net.simulate(X, backend="numpy")
+    assert all(close(got[k], want[k]) for k in want)
+    assert auto.failed and auto.compiled is None and auto.load() is None
+
+
 def test_a_short_run_under_the_automatic_choice_imports_no_numba():
     """A short run (a simulation, a gradient) never pays the compiled backend's load
-    (numba's import and first cached call, ~0.3 s): it stays on numpy."""
+    (numba's import and first cached call, ~0.3 s): it stays on numpy. Nor scipy's import
+    (~0.2 s), which only the Jacobian, the training loops and lag selection use."""
     import os
     import subprocess
     import sys
     code = ("import sys, numpy as np, dyngraph as dg; net = dg.load('specs/lstm.yaml'); "
             "net.simulate(np.ones((50, 3))); net.gradient(np.ones((50, 3)), np.ones((50, 1))); "
-            "print(sorted(m for m in ('numba', 'dyngraph.engines.compiled') "
+            "print(sorted(m for m in ('numba', 'dyngraph.engines.compiled', 'scipy') "
             "if m in sys.modules))")
     env = {k: v for k, v in os.environ.items() if k != "DYNGRAPH_BACKEND"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,

@@ -71,8 +71,14 @@ class Automatic:
             try:
                 from .compiled import CompiledBackend
                 from .compiled.run import AUTO_MAX_Q, AUTO_MAX_Q_SIMULATE
-            except ImportError:     # a broken numba install: numpy for good
+            except BaseException as err:
+                # A broken numba install, or a Ctrl-C in the middle of its import (which
+                # can leave numba half imported for good): numpy from now on in this
+                # process; the interrupt goes on to the caller (a training run stops and
+                # keeps its best weights).
                 self.failed = True
+                if not isinstance(err, Exception):
+                    raise
                 return None
             self.compiled = CompiledBackend(max_q=AUTO_MAX_Q,
                                             max_q_simulate=AUTO_MAX_Q_SIMULATE,

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import Dict, List, Tuple
 
 import numpy as np
-from scipy.linalg.blas import dgemm as _dgemm
 
 from ..graph.plan import Plan, require_derivatives
 from .reverse import flip_into, mirror_names, mirror_plan
@@ -384,6 +383,9 @@ def _product_into(S, C, S_x, first: bool) -> None:
             S += np.matmul(C, S_x)
         return
     beta = 0.0 if first else 1.0
+    # (scipy is imported here, not with dyngraph: its import costs ~0.2 s, and a short
+    # run never needs it; an import of a module already loaded is a dict lookup)
+    from scipy.linalg.blas import dgemm as _dgemm
     for q in range(Q):
         # In C order S[q] = C[q] @ S_x[q] is Fortran's S[q]ᵀ = S_x[q]ᵀ C[q]ᵀ: every operand
         # a Fortran-ordered view, so dgemm reads and writes them where they are.

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Dict, Optional
 
 import numpy as np
-from scipy.spatial.distance import pdist
 
 __all__ = ["lipschitz_index", "suggest_lags"]
 
@@ -45,6 +44,7 @@ def lipschitz_index(u, y, n_y: int, n_u: int, fraction: float = 0.015,
         keep = np.sort(np.random.default_rng(seed).choice(phi.shape[0], max_points,
                                                           replace=False))
         phi, out = phi[keep], out[keep]
+    from scipy.spatial.distance import pdist   # (at first use, not at dyngraph's import)
     dphi, dy = pdist(phi), pdist(out)
     ok = dphi > 1e-12 * max(dphi.max(initial=0.0), 1e-300)
     q = dy[ok] / dphi[ok]

@@ -19,8 +19,6 @@ import time
 from typing import Callable, Dict, Optional
 
 import numpy as np
-import scipy.linalg
-import scipy.optimize
 
 __all__ = ["Recorder", "run_lm", "run_br", "run_gradient", "run_scipy", "solve_damped",
            "effective_params", "Adam", "SGD", "clip_norm"]
@@ -151,6 +149,7 @@ def solve_damped(A: np.ndarray, rhs: np.ndarray, damping: float) -> np.ndarray:
     Cholesky first (the usual case: fast, and exact enough); a matrix that is not positive
     definite in floating point (μ tiny, J rank-deficient) falls back to least squares.
     """
+    import scipy.linalg            # (~0.2 s: at the first solve, not at dyngraph's import)
     M = A + damping * np.eye(A.shape[0])
     try:
         factor = scipy.linalg.cho_factor(M, check_finite=False)
@@ -360,6 +359,7 @@ def run_scipy(problem, rec: Recorder, method: str) -> None:
         if report(xk):
             raise _Stop
 
+    import scipy.optimize          # (at the first run, not at dyngraph's import)
     options = {"maxiter": rec.epochs + 1, "gtol": rec.min_grad}
     try:
         res = scipy.optimize.minimize(fun, problem.theta0.copy(), jac=True, method=method,
