@@ -247,12 +247,16 @@ def _rel(a, b):
 
 def compile_costs():
     """Seconds in a new process: a first simulation with ``backend="compiled"`` on an empty
-    cache, then from the cache; and a first gradient (T = 200) under the automatic choice
-    on an empty cache (which leaves cold programs to numpy, see run.WARM_STEPS)."""
+    cache, then from the cache; a first gradient (T = 200) under the automatic choice on an
+    empty cache (which leaves cold programs to numpy, see run.WARM_STEPS); a first
+    simulation under the automatic choice from the cache (which loads the compiled
+    backend only past backend.LOAD_STEPS); and ``import dyngraph`` itself."""
     simulate = ("import time, numpy as np, dyngraph as dg; t = time.perf_counter(); "
                 "net = dg.load('specs/lstm.yaml'); "
                 "net.simulate(np.ones((5, 3)), backend='compiled'); "
                 "print(time.perf_counter() - t)")
+    automatic = simulate.replace(", backend='compiled'", "")
+    imports = "import time; t = time.perf_counter(); import dyngraph; print(time.perf_counter() - t)"
     gradient = ("import time, numpy as np, dyngraph as dg; t = time.perf_counter(); "
                 "net = dg.load('specs/lstm.yaml'); "
                 "net.gradient(np.ones((200, 3)), np.ones((200, 1))); "
@@ -266,8 +270,10 @@ def compile_costs():
                                     capture_output=True, text=True).stdout)
     with tempfile.TemporaryDirectory() as cache:
         out = [run(simulate, cache), run(simulate, cache)]
+        out.append(run(automatic, cache))
     with tempfile.TemporaryDirectory() as cache:
-        out.append(run(gradient, cache))
+        out.insert(2, run(gradient, cache))
+        out.append(min(run(imports, cache) for _ in range(3)))
     return out
 
 
@@ -376,10 +382,12 @@ def main(argv=None):
                            scaling(have_jax, max(3, args.repeats // 2))))
     if args.no_compile:
         return
-    first, cached, auto = compile_costs()
+    first, cached, auto, auto_cached, imports = compile_costs()
     print(f"\ncompile cost (new process, LSTM spec, import excluded): a first simulation "
           f"with backend='compiled' {first:.2f} s, from the cache {cached:.2f} s; a first "
-          f"gradient (T = 200) under the automatic choice, empty cache, {auto:.2f} s")
+          f"gradient (T = 200) under the automatic choice, empty cache, {auto:.2f} s; a first "
+          f"simulation (T = 5) under the automatic choice, cache full, {auto_cached:.3f} s; "
+          f"import dyngraph {imports:.2f} s")
 
 
 if __name__ == "__main__":
