@@ -47,6 +47,22 @@ def test_restarts_reproduce_sequential_runs_bit_for_bit(client, record):
     assert par.loss == par.runs[par.chosen].loss
 
 
+def test_a_training_run_takes_the_same_backend_in_any_process(client, record):
+    """Under the automatic choice a training run loads the compiled backend at once: in
+    this process, after the automatic choice has loaded it here (the Dask workers were
+    forked before, their own count still at zero), the runs still equal the workers' bit
+    for bit."""
+    from dyngraph.engines import backend as backend_mod
+    u, y = record
+    net = dg.load(NET)
+    dg.train(net, u, y, epochs=2, seed=1, backend="compiled")  # (its programs on disk)
+    par = dg.train(net, u, y, epochs=4, seed=20, restarts=2, cluster=client)
+    assert backend_mod.resolve().load() is not None        # this process: loaded
+    seq = [dg.train(net, u, y, epochs=4, seed=20 + k) for k in range(2)]
+    for a, b in zip(seq, par.runs):
+        np.testing.assert_array_equal(a.params, b.params)
+
+
 def test_sequential_cluster_and_training_loss_selection(record):
     u, y = record
     r = dg.train(dg.load(NET), u, y, epochs=3, restarts=3, cluster="sequential")

@@ -110,7 +110,10 @@ class Automatic:
 
 def loaded(backend):
     """``backend`` (as :func:`resolve` gave it) for a caller that runs long from its first
-    step — an online learner's stream: the automatic choice's compiled backend at once."""
+    step — a training run, an online learner's stream: the automatic choice's compiled
+    backend at once. A training run's numbers then never depend on what its process ran
+    before (the compiled and numpy engines agree to rounding, not bit for bit): restarts
+    on fresh Dask workers equal sequential runs in a long-lived process."""
     if isinstance(backend, Automatic):
         return backend.load()
     return backend

@@ -49,7 +49,7 @@ from .initial import LearntInitial, check_learn_initial, learnt_names, take_init
 from .encoder import Encoder, check_encoder, encoded_initial, encoder_arg
 from .windows import measured_lookback
 from ..engines.losses import LOSSES, loss_and_adjoint
-from ..engines.backend import resolve as resolve_backend
+from ..engines.backend import loaded as loaded_backend, resolve as resolve_backend
 from ..engines.simulate import forward
 from ..graph.plan import require_derivatives
 
@@ -524,7 +524,11 @@ def train(net, inputs, targets, method: str = "lm", epochs: int = 100, *, loss: 
                                      normalize, loss,
                                      None if windows is None else _windows_arg(windows),
                                      _start_arg(start), learn_initial, encoder, seed)
-    problem.backend = resolve_backend(backend)
+    # A training run is a long run: under the automatic choice it takes the compiled
+    # backend from its first epoch, whatever this process ran before, so that a run's
+    # numbers are the same in any process (restarts and sweeps on Dask workers are
+    # bit-identical to sequential runs; see engines/backend.py, LOAD_STEPS).
+    problem.backend = loaded_backend(resolve_backend(backend))
     has_val = "val_loss" in problem.sets
     select = "last" if method == "br" else ("val" if has_val else "loss")
     report = _progress.reporter(verbose, epochs)
