@@ -151,7 +151,7 @@ def test_compiled_forward_really_runs_compiled(monkeypatch):
     ("simulate", 128, True), ("simulate", 129, False)])
 def test_automatic_choice_follows_the_measured_batch_limits(monkeypatch, what, Q, compiled):
     """Automatic: gradients on the compiled side up to Q = 16, simulations up to Q = 128
-    (where it was measured faster, run.AUTO_MAX_Q*), numpy above; named, every batch."""
+    (where it was measured faster, backend.AUTO_MAX_Q*), numpy above; named, every batch."""
     from dyngraph.engines.compiled import run as compiled_run, specialise
     monkeypatch.delenv("DYNGRAPH_BACKEND", raising=False)
     monkeypatch.setattr(compiled_run, "WARM_STEPS", 0)   # (a fresh machine: compile at once)
@@ -274,6 +274,9 @@ def test_automatic_choice_stays_on_numpy_until_load_steps(monkeypatch):
     X, Y = random_data(net, Q=2, T=5), _targets(net, 2, 5)
     want = net.gradient(X, Y, backend="numpy")[1]
     auto = backend_mod.Automatic()
+    big = random_data(net, Q=backend_mod.AUTO_MAX_Q + 1, T=5)
+    net.gradient(big, _targets(net, backend_mod.AUTO_MAX_Q + 1, 5), backend=auto)
+    assert auto.steps == 0 and not calls        # a batch numpy keeps anyway: not counted
     for k in range(3):                                  # 10, 20, 30 sequence-steps
         calls.clear()
         g = net.gradient(X, Y, backend=auto)[1]

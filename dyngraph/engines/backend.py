@@ -19,9 +19,21 @@ import importlib.util
 import os
 from functools import lru_cache
 
-__all__ = ["resolve", "BACKENDS", "available", "Automatic", "LOAD_STEPS", "loaded"]
+__all__ = ["resolve", "BACKENDS", "available", "Automatic", "LOAD_STEPS", "loaded",
+           "AUTO_MAX_Q", "AUTO_MAX_Q_SIMULATE"]
 
 BACKENDS = ("numpy", "compiled")
+
+#: Batch sizes above which the automatic choice leaves a component to the numpy engines:
+#: their per-step cost is call overhead that a large batch amortises, while the compiled
+#: loops grow with it. Gradients (BPTT, RTRL, the Jacobian, online RTRL): compiled / numpy
+#: 0.24-0.96 at Q = 16 over Elman H = 32 and 128, NARX, LSTM H = 32 and 64, GRU H = 32 (the
+#: RTRL Jacobian 0.42-1.00, an online RTRL step 0.22), but up to 1.28 at Q = 32
+#: (bench/README.md, "ninth round"). Simulations: 0.36-0.86 at Q = 128
+#: (Elman H = 32 and 64, NARX, LSTM H = 32 and 64, GRU H = 32 and 64), the one loss an Elman
+#: layer of 128 units (1.02 at Q = 32, 1.36 at Q = 128).
+AUTO_MAX_Q = 16
+AUTO_MAX_Q_SIMULATE = 128
 
 #: Node-steps (T·Q times the nodes of each recurrent component stepped, summed over calls)
 #: that the automatic choice leaves to numpy before it loads the compiled backend. Loading
@@ -70,7 +82,6 @@ class Automatic:
         if self.compiled is None and not self.failed:
             try:
                 from .compiled import CompiledBackend
-                from .compiled.run import AUTO_MAX_Q, AUTO_MAX_Q_SIMULATE
             except BaseException as err:
                 # A broken numba install, or a Ctrl-C in the middle of its import (which
                 # can leave numba half imported for good): numpy from now on in this
@@ -90,7 +101,10 @@ class Automatic:
         the component's node-steps and declines (numpy steps it)."""
         compiled = self.compiled
         if compiled is None:
-            self.steps += T * next(iter(A.values())).shape[1] * len(comp.nodes)
+            Q = next(iter(A.values())).shape[1]
+            if Q > (AUTO_MAX_Q if caches is not None else AUTO_MAX_Q_SIMULATE):
+                return False        # numpy's, loaded or not: nothing to count
+            self.steps += T * Q * len(comp.nodes)
             if self.steps <= LOAD_STEPS or self.load() is None:
                 return False
             compiled = self.compiled

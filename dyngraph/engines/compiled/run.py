@@ -94,16 +94,6 @@ def _stepped_links(plan, comp):
     return out
 
 
-#: Batch sizes above which the automatic choice leaves a component to the numpy engines:
-#: their per-step cost is call overhead that a large batch amortises, while the compiled
-#: loops grow with it. Gradients (BPTT, RTRL, the Jacobian, online RTRL): compiled / numpy
-#: 0.24-0.96 at Q = 16 over Elman H = 32 and 128, NARX, LSTM H = 32 and 64, GRU H = 32 (the
-#: RTRL Jacobian 0.42-1.00, an online RTRL step 0.22), but up to 1.28 at Q = 32
-#: (bench/README.md, "ninth round"). Simulations: 0.36-0.86 at Q = 128
-#: (Elman H = 32 and 64, NARX, LSTM H = 32 and 64, GRU H = 32 and 64), the one loss an Elman
-#: layer of 128 units (1.02 at Q = 32, 1.36 at Q = 128).
-AUTO_MAX_Q = 16
-AUTO_MAX_Q_SIMULATE = 128
 #: Sequence-steps (T·Q, summed over calls) that the automatic choice leaves a component to
 #: the numpy engines while running its program would first need a compile (nothing of it
 #: on this machine's disk cache yet): a first gradient of an LSTM from gates then takes
