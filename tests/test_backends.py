@@ -312,6 +312,13 @@ def test_automatic_choice_stays_on_numpy_when_the_load_fails(monkeypatch, failur
     got, want = net.simulate(X, backend=auto), net.simulate(X, backend="numpy")
     assert all(close(got[k], want[k]) for k in want)
     assert auto.failed and auto.compiled is None and auto.load() is None
+    if failure is ImportError:          # named explicitly: a clear error, not a traceback
+        backend_mod._compiled.cache_clear()
+        try:
+            with pytest.raises(ValueError, match="needs a numba that imports"):
+                backend_mod.resolve("compiled")
+        finally:
+            backend_mod._compiled.cache_clear()
 
 
 def test_a_short_run_under_the_automatic_choice_imports_no_numba():

@@ -59,7 +59,11 @@ def available(name: str) -> bool:
 def _compiled(auto: bool):
     if auto:
         return Automatic()
-    from .compiled import CompiledBackend
+    try:
+        from .compiled import CompiledBackend
+    except Exception as err:        # numba is there but does not import (a broken install)
+        raise ValueError(f"backend 'compiled' needs a numba that imports; importing it "
+                         f"failed: {type(err).__name__}: {err}") from None
     return CompiledBackend()
 
 
@@ -139,7 +143,8 @@ def resolve(name=None):
     Raises
     ------
     ValueError
-        For an unknown name, or "compiled" asked for explicitly where numba is missing.
+        For an unknown name, or "compiled" asked for explicitly where numba is missing or
+        does not import.
     """
     chosen = name if name is not None else os.environ.get("DYNGRAPH_BACKEND") or None
     if chosen is None:
