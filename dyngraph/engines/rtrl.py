@@ -74,7 +74,7 @@ _LAYOUTS = {}
 def _layout(plan: Plan):
     """What a sweep needs of the plan alone — the learnable blocks and their offsets, the
     heads' programs, the ring buffers' depths, the backward components' nodes and (filled
-    at first use) each program's routes — made once per plan: a small net's Jacobian
+    at first use) each program's routes and the identity seeds — made once per plan: a small net's Jacobian
     spent ~10 % of its call making them again (friction, T = 41: 154 µs a call)."""
     entry = _LAYOUTS.get(id(plan))
     if entry is not None and entry[0]() is plan:
@@ -85,7 +85,7 @@ def _layout(plan: Plan):
            _programs(plan),
            {x: plan.nodes[x].lookback + 1 for x in plan.states},
            frozenset(v for c in plan.components if c.backward for v in c.nodes),
-           {})
+           {}, {})
     if len(_LAYOUTS) > 1024:
         _LAYOUTS.clear()
     _LAYOUTS[id(plan)] = (weakref.ref(plan), out)
@@ -98,7 +98,7 @@ class _Sweep:
     def __init__(self, plan: Plan, P, Q: int):
         self.plan, self.P = plan, P
         (self.learn, self.offsets, self.progs, self.depth, self.backward,
-         self._route_cache) = _layout(plan)
+         self._route_cache, self._seeds) = _layout(plan)
         # One flat buffer holds every ring buffer, so the compiled recursion can step them
         # in place; self.hist are views of it.
         shapes = {x: (self.depth[x], Q, plan.nodes[x].size, plan.n_params)
@@ -110,13 +110,14 @@ class _Sweep:
         self.hist_flat = np.zeros(total)
         self.hist = {x: self.hist_flat[o:o + int(np.prod(shapes[x]))].reshape(shapes[x])
                      for x, o in self.hist_offsets.items()}
-        self._seeds = {}
         self._views, self._out = {}, {}
 
     def _seed(self, R, B, Q):
         """The identity seed of R directions, (R, B, Q, R), cached (read-only)."""
         key = (R, B, Q)
         if key not in self._seeds:
+            if len(self._seeds) > 64:
+                self._seeds.clear()     # (one per chunk length: a bounded few per plan)
             self._seeds[key] = np.broadcast_to(np.eye(R)[:, None, None, :], (R, B, Q, R))
         return self._seeds[key]
 
